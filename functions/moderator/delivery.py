@@ -1,0 +1,114 @@
+"""How each entry path turns its records into moderations, and failures into the right answer.
+
+- SQS: one message fails alone (partial batch response); on a message's last delivery the
+  object is tagged ERROR before the failure, so nothing is left without a status.
+- S3 / SNS / EventBridge delivered directly: every record is tried; any failure raises at the
+  end, so Lambda's asynchronous retries and on-failure destination take over.
+- S3 Batch Operations: one result per task, TemporaryFailure for what a retry may fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .errors import ModeratorError, TransientError
+from .events import batch_tasks, refs_from_message, refs_from_payload
+from .model import ObjectRef
+from .observability import logger, record_error
+from .pipeline import Deadline, Moderator
+
+
+class RecordsFailedError(ModeratorError):
+    """Some objects of a directly delivered event failed; Lambda retries the whole event."""
+
+    kind = "records-failed"
+
+
+def deadline_of(context: LambdaContext | None) -> Deadline | None:
+    if context is None or not hasattr(context, "get_remaining_time_in_millis"):
+        return None
+    return lambda: context.get_remaining_time_in_millis() / 1000.0
+
+
+def handle_sqs(event: dict[str, Any], context: LambdaContext | None, moderator: Moderator) -> dict[str, Any]:
+    deadline = deadline_of(context)
+    max_receive = moderator.settings.max_receive_count
+
+    def record_handler(record: SQSRecord) -> None:
+        receive_count = int(record.attributes.approximate_receive_count or 1)
+        logger.append_keys(message_id=record.message_id, receive_count=receive_count)
+        try:
+            refs = refs_from_message(record.body)
+        except ModeratorError as exc:
+            logger.error("unknown event shape: message fails alone", extra={"error": str(exc)})
+            record_error(exc.kind)
+            raise
+        _moderate_all(refs, moderator, deadline, last_attempt=receive_count >= max_receive)
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    try:
+        response = process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+        return dict(response)
+    finally:
+        logger.remove_keys(["message_id", "receive_count"])
+
+
+def handle_notification(event: dict[str, Any], context: LambdaContext | None, moderator: Moderator) -> dict[str, Any]:
+    try:
+        refs = refs_from_payload(event)
+    except ModeratorError as exc:
+        logger.error("unknown event shape", extra={"error": str(exc)})
+        record_error(exc.kind)
+        raise
+    outcomes = _moderate_all(refs, moderator, deadline_of(context), last_attempt=False)
+    return {"objects": len(outcomes), "outcomes": outcomes}
+
+
+def handle_batch_operations(
+    event: dict[str, Any], context: LambdaContext | None, moderator: Moderator
+) -> dict[str, Any]:
+    version, tasks = batch_tasks(event)
+    deadline = deadline_of(context)
+    results = []
+    for task in tasks:
+        code, text = _batch_result(moderator, task.ref, deadline)
+        results.append({"taskId": task.task_id, "resultCode": code, "resultString": text})
+    return {
+        "invocationSchemaVersion": version,
+        "treatMissingKeysAs": "PermanentFailure",
+        "invocationId": event.get("invocationId"),
+        "results": results,
+    }
+
+
+def _batch_result(moderator: Moderator, ref: ObjectRef, deadline: Deadline | None) -> tuple[str, str]:
+    try:
+        outcome = moderator.moderate(ref, deadline)
+    except TransientError as exc:
+        return "TemporaryFailure", f"{exc.kind}: {exc}"[:1000]
+    except ModeratorError as exc:
+        return "PermanentFailure", f"{exc.kind}: {exc}"[:1000]
+    return "Succeeded", str(outcome.status or f"SKIPPED:{outcome.skip_reason}")
+
+
+def _moderate_all(
+    refs: list[ObjectRef], moderator: Moderator, deadline: Deadline | None, *, last_attempt: bool
+) -> list[dict[str, object]]:
+    """Every object, even after one fails; then fail if any did (idempotency makes the rerun cheap)."""
+    outcomes: list[dict[str, object]] = []
+    failures: list[str] = []
+    for ref in refs:
+        try:
+            outcomes.append(moderator.moderate(ref, deadline, last_attempt=last_attempt).to_dict())
+        except ModeratorError as exc:
+            logger.warning("object not moderated", extra={**ref.describe(), "error": str(exc), "kind": exc.kind})
+            failures.append(f"{ref.key}: {exc.kind}")
+    if failures:
+        raise RecordsFailedError(f"{len(failures)} of {len(refs)} objects failed: {'; '.join(failures)[:500]}")
+    return outcomes

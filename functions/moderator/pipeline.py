@@ -1,0 +1,188 @@
+"""The moderation of one object: guard, pin, judge, categorize, decide, tag, quarantine.
+
+Domain logic only: S3, Imagga and publishing are reached through the small protocols below,
+so this module has no boto3 and no requests in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from . import tags
+from .errors import ImaggaRejectedError, ModeratorError, ObjectGoneError
+from .imaging import PreparedImage, UnsupportedImageError, prepare
+from .model import Action, Categorization, ObjectRef, Outcome, Reason, SkipReason, Status, StoredObject, Verdict
+from .observability import logger, record_error, record_outcome
+from .policy import decide
+from .settings import Settings
+
+Deadline = Callable[[], float]
+
+
+class Storage(Protocol):
+    def head(self, ref: ObjectRef) -> StoredObject: ...
+    def read(self, obj: StoredObject) -> bytes: ...
+    def get_tags(self, obj: StoredObject) -> dict[str, str]: ...
+    def put_tags(self, obj: StoredObject, tags: dict[str, str]) -> None: ...
+    def copy(self, obj: StoredObject, bucket: str, key: str) -> str | None: ...
+    def delete(self, obj: StoredObject) -> bool: ...
+
+
+class Categorizer(Protocol):
+    categorizer: str
+
+    def categorize(self, image: bytes, content_type: str = ..., deadline: Deadline | None = ...) -> Categorization: ...
+
+
+class Publisher(Protocol):
+    def publish(self, outcome: Outcome) -> None: ...
+
+
+class Once(Protocol):
+    """Runs the scan of one pinned object at most once (idempotency); the identity runs it every time."""
+
+    def __call__(self, obj: StoredObject, scan: Callable[[StoredObject], Outcome]) -> Outcome: ...
+
+
+def every_time(obj: StoredObject, scan: Callable[[StoredObject], Outcome]) -> Outcome:
+    return scan(obj)
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Moderator:
+    storage: Storage
+    categorizer: Categorizer
+    publisher: Publisher
+    settings: Settings
+    once: Once = every_time
+    clock: Callable[[], str] = utc_now
+
+    def moderate(self, ref: ObjectRef, deadline: Deadline | None = None, *, last_attempt: bool = False) -> Outcome:
+        """Moderate one object. Raises ModeratorError subclasses for the caller to retry."""
+        skip = self._guard(ref)
+        if skip is not None:
+            return self._skipped(ref, skip)
+        try:
+            obj = self.storage.head(ref)
+        except ObjectGoneError:
+            return self._skipped(ref, SkipReason.GONE)
+        try:
+            outcome = self.once(obj, lambda pinned: self._scan(pinned, ref, deadline))
+        except ObjectGoneError:
+            return self._skipped(ref, SkipReason.GONE)
+        except ModeratorError as exc:
+            record_error(exc.kind)
+            if last_attempt:
+                self._mark_error(obj, ref, exc)
+            raise
+        if outcome.duplicate:
+            logger.info("duplicate delivery: the earlier result stands, nothing called again", extra=outcome.to_dict())
+        return outcome
+
+    def _guard(self, ref: ObjectRef) -> SkipReason | None:
+        if ref.key.startswith(self.settings.quarantine_prefix):
+            return SkipReason.QUARANTINE_PREFIX  # our own copies: never scan them again (loop guard)
+        if ref.key.endswith("/"):
+            return SkipReason.FOLDER_MARKER
+        return None
+
+    def _scan(self, obj: StoredObject, ref: ObjectRef, deadline: Deadline | None) -> Outcome:
+        verdict, categorization = self._judge(obj, deadline)
+        outcome = self._apply(obj, ref, verdict)
+        if categorization is not None:
+            outcome.imagga_attempts = categorization.attempts
+            outcome.imagga_retries = categorization.retries
+            outcome.imagga_latency_ms = categorization.latency_ms
+            outcome.monthly_limit_remaining = categorization.monthly_limit_remaining
+        record_outcome(outcome)
+        self.publisher.publish(outcome)
+        return outcome
+
+    def _judge(self, obj: StoredObject, deadline: Deadline | None) -> tuple[Verdict, Categorization | None]:
+        if obj.size == 0:
+            return _unsupported(Reason.EMPTY), None
+        if obj.size > self.settings.max_image_bytes:
+            return _unsupported(Reason.TOO_LARGE), None  # judged from the HEAD: never downloaded
+        try:
+            prepared = self._prepare(self.storage.read(obj))
+        except UnsupportedImageError as exc:
+            logger.info("not sent to Imagga", extra={"key": obj.key, "reason": str(exc.reason), "detail": str(exc)})
+            return _unsupported(exc.reason), None
+        try:
+            result = self.categorizer.categorize(prepared.data, prepared.content_type, deadline)
+        except ImaggaRejectedError as exc:
+            logger.warning("Imagga rejected the image", extra={"key": obj.key, "error": str(exc)})
+            verdict = Verdict(Status.ERROR, categorizer=self.categorizer.categorizer, reason=Reason.IMAGGA_REJECTED)
+            return verdict, None
+        return decide(result.categorizer, result.scores, self.settings.thresholds), result
+
+    def _prepare(self, data: bytes) -> PreparedImage:
+        return prepare(data, short_side=self.settings.resize_short_side, max_pixels=self.settings.max_image_pixels)
+
+    def _apply(self, obj: StoredObject, ref: ObjectRef, verdict: Verdict) -> Outcome:
+        """Tag first, then quarantine: the quarantined copy carries the verdict that put it there."""
+        scanned_at = self.clock()
+        merged = tags.merge(self.storage.get_tags(obj), tags.verdict_tags(verdict, scanned_at))
+        self.storage.put_tags(obj, merged.tags)
+        outcome = Outcome(
+            ref=ref,
+            action=Action.TAGGED,
+            status=verdict.status,
+            scores=verdict.scores,
+            categorizer=verdict.categorizer,
+            reason=verdict.reason,
+            etag=obj.etag,
+            version_id=obj.version_id,
+            scanned_at=scanned_at,
+            tags_dropped=len(merged.dropped),
+        )
+        if verdict.status in self.settings.quarantine_statuses:
+            if self.settings.enforce:
+                self._quarantine(obj, outcome)
+            else:
+                logger.info("monitor mode: would quarantine", extra={"key": obj.key, "status": str(verdict.status)})
+        return outcome
+
+    def _quarantine(self, obj: StoredObject, outcome: Outcome) -> None:
+        """Copy the scanned version, then delete exactly that version: in both places, never in neither."""
+        bucket = self.settings.quarantine_bucket or obj.bucket
+        key = self.settings.quarantine_prefix + obj.key
+        self.storage.copy(obj, bucket, key)
+        outcome.action = Action.QUARANTINED
+        outcome.quarantine_bucket = bucket
+        outcome.quarantine_key = key
+        if not self.storage.delete(obj):
+            logger.warning(
+                "original not deleted: a newer object took its key (it has its own event)",
+                extra={"key": obj.key, "etag": obj.etag},
+            )
+
+    def _mark_error(self, obj: StoredObject, ref: ObjectRef, exc: ModeratorError) -> None:
+        """Last attempt: leave no object without a status. Best effort; the original error still fails the record."""
+        asked_imagga = exc.kind.startswith("imagga")
+        verdict = Verdict(
+            Status.ERROR, categorizer=self.categorizer.categorizer if asked_imagga else None, reason=exc.kind
+        )
+        try:
+            outcome = self._apply(obj, ref, verdict)
+        except ModeratorError as tag_exc:
+            logger.error("could not tag ERROR on the last attempt", extra={"key": obj.key, "error": str(tag_exc)})
+            return
+        record_outcome(outcome)
+        self.publisher.publish(outcome)
+
+    def _skipped(self, ref: ObjectRef, reason: SkipReason) -> Outcome:
+        outcome = Outcome(ref=ref, action=Action.SKIPPED, skip_reason=reason)
+        record_outcome(outcome)
+        return outcome
+
+
+def _unsupported(reason: Reason) -> Verdict:
+    return Verdict(Status.UNSUPPORTED, reason=str(reason))

@@ -1,0 +1,132 @@
+"""S3, through an injected boto3 client: the only module that calls S3 for the function.
+
+Every call names the exact object that was scanned: its VersionId on versioned buckets, its
+ETag as a precondition elsewhere. AWS failures become the package's error types here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .errors import ObjectChangedError, ObjectGoneError, StorageAccessError, StorageError
+from .model import ObjectRef, StoredObject
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+GONE_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
+CHANGED_CODES = frozenset({"412", "PreconditionFailed"})
+ACCESS_CODES = frozenset({"403", "AccessDenied", "NoSuchBucket", "AllAccessDisabled", "InvalidObjectState"})
+
+
+class S3Storage:
+    def __init__(self, client: S3Client) -> None:
+        self._client = client
+
+    def head(self, ref: ObjectRef) -> StoredObject:
+        """Pin the object: on a versioned bucket the answer's VersionId names what we scan."""
+        with _translated(ref):
+            head = self._client.head_object(**_locate(ref.bucket, ref.key, ref.version_id))
+        return StoredObject(
+            bucket=ref.bucket,
+            key=ref.key,
+            version_id=_version(head.get("VersionId")) or ref.version_id,
+            etag=str(head.get("ETag", "")).strip('"'),
+            size=int(head.get("ContentLength", 0)),
+            content_type=head.get("ContentType"),
+            sse_kms_key_id=head.get("SSEKMSKeyId") if head.get("ServerSideEncryption") == "aws:kms" else None,
+        )
+
+    def read(self, obj: StoredObject) -> bytes:
+        params: dict[str, Any] = _locate(obj.bucket, obj.key, obj.version_id)
+        if obj.version_id is None:
+            params["IfMatch"] = f'"{obj.etag}"'
+        with _translated(obj):
+            response = self._client.get_object(**params)
+            data: bytes = response["Body"].read()
+        return data
+
+    def get_tags(self, obj: StoredObject) -> dict[str, str]:
+        with _translated(obj):
+            response = self._client.get_object_tagging(**_locate(obj.bucket, obj.key, obj.version_id))
+        return {tag["Key"]: tag["Value"] for tag in response.get("TagSet", [])}
+
+    def put_tags(self, obj: StoredObject, tags: dict[str, str]) -> None:
+        """Replace the whole tag set (S3 has no partial update): callers merge first."""
+        location = _locate(obj.bucket, obj.key, obj.version_id)
+        with _translated(obj):
+            if tags:
+                tag_set = [{"Key": key, "Value": value} for key, value in tags.items()]
+                self._client.put_object_tagging(**location, Tagging={"TagSet": tag_set})  # type: ignore[typeddict-item]
+            else:
+                self._client.delete_object_tagging(**location)
+
+    def copy(self, obj: StoredObject, bucket: str, key: str) -> str | None:
+        """Copy the scanned version with its metadata, Content-Type, tags and KMS key; return the new version."""
+        source: dict[str, str] = {"Bucket": obj.bucket, "Key": obj.key}
+        if obj.version_id:
+            source["VersionId"] = obj.version_id
+        params: dict[str, Any] = {
+            "Bucket": bucket,
+            "Key": key,
+            "CopySource": source,
+            "CopySourceIfMatch": f'"{obj.etag}"',
+            "MetadataDirective": "COPY",
+            "TaggingDirective": "COPY",
+        }
+        if obj.sse_kms_key_id:
+            # Without this the copy would fall back to the destination bucket's default encryption.
+            params["ServerSideEncryption"] = "aws:kms"
+            params["SSEKMSKeyId"] = obj.sse_kms_key_id
+        with _translated(obj):
+            response = self._client.copy_object(**params)
+        return _version(response.get("VersionId"))
+
+    def delete(self, obj: StoredObject) -> bool:
+        """Delete exactly what was scanned. False when a newer object took the key (it has its own event)."""
+        params: dict[str, Any] = _locate(obj.bucket, obj.key, obj.version_id)
+        if obj.version_id is None:
+            # Unversioned: the key may have been overwritten since the scan; never delete the newcomer.
+            params["IfMatch"] = f'"{obj.etag}"'
+        try:
+            with _translated(obj):
+                self._client.delete_object(**params)
+        except ObjectChangedError:
+            return False
+        return True
+
+
+def _locate(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        params["VersionId"] = version_id
+    return params
+
+
+def _version(value: object) -> str | None:
+    return None if value in (None, "", "null") else str(value)
+
+
+@contextmanager
+def _translated(ref: ObjectRef | StoredObject) -> Iterator[None]:
+    """botocore failures become ObjectGone / ObjectChanged / StorageAccess / Storage errors."""
+    where = f"s3://{ref.bucket}/{ref.key}" + (f"?versionId={ref.version_id}" if ref.version_id else "")
+    try:
+        yield
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+        operation = exc.operation_name
+        if code in GONE_CODES or status == "404":
+            raise ObjectGoneError(f"{operation}: {where} no longer exists ({code})") from exc
+        if code in CHANGED_CODES or status == "412":
+            raise ObjectChangedError(f"{operation}: {where} changed since it was scanned") from exc
+        if code in ACCESS_CODES or status == "403":
+            raise StorageAccessError(f"{operation}: access to {where} denied ({code})") from exc
+        raise StorageError(f"{operation}: {where} failed ({code or status})") from exc
+    except BotoCoreError as exc:
+        raise StorageError(f"S3 call for {where} failed ({type(exc).__name__})") from exc

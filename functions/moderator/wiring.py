@@ -1,0 +1,89 @@
+"""Builds the function's collaborators once per container; tests pass their own clients in."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import boto3
+import requests
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from botocore.config import Config
+
+from .credentials import CredentialsSource
+from .idempotency import IdempotentOnce
+from .imagga import ImaggaClient
+from .notifications import EventBridgePublisher, Publisher, Publishers, SnsAlertPublisher
+from .pipeline import Moderator, every_time
+from .settings import Settings
+from .storage import S3Storage
+
+#: Bounded AWS calls: short connects, standard retries with backoff for throttling and 5xx.
+AWS_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 4})
+
+
+@dataclass
+class Services:
+    settings: Settings
+    moderator: Moderator
+    idempotency: IdempotentOnce | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def build_services(
+    settings: Settings,
+    *,
+    s3_client: Any = None,
+    http_session: requests.Session | None = None,
+    secrets_client: Any = None,
+    dynamodb_client: Any = None,
+    events_client: Any = None,
+    sns_client: Any = None,
+    endpoint_url: str | None = None,
+) -> Services:
+    """Wire the pipeline. Clients not given are created with bounded timeouts and retries."""
+
+    def client(name: str, given: Any) -> Any:
+        return given if given is not None else boto3.client(name, config=AWS_CONFIG, endpoint_url=endpoint_url)  # type: ignore[call-overload]
+
+    provider = None
+    if settings.imagga_secret_arn:
+        provider = SecretsProvider(boto3_client=client("secretsmanager", secrets_client))
+    credentials = CredentialsSource(settings, provider)
+    imagga = ImaggaClient(
+        http_session or requests.Session(),
+        endpoint=settings.imagga_endpoint,
+        credentials=credentials,
+        categorizer=settings.categorizer,
+        upload_mode=settings.upload_mode,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        max_attempts=settings.max_attempts,
+        on_credentials_rejected=credentials.invalidate,
+    )
+    publishers: list[Publisher] = []
+    if settings.event_bus_name:
+        publishers.append(EventBridgePublisher(client("events", events_client), settings.event_bus_name))
+    if settings.alert_topic_arn:
+        publishers.append(SnsAlertPublisher(client("sns", sns_client), settings.alert_topic_arn))
+    idempotency = None
+    if settings.idempotency_table:
+        idempotency = IdempotentOnce(
+            settings.idempotency_table, settings.idempotency_expiry_seconds, client("dynamodb", dynamodb_client)
+        )
+    moderator = Moderator(
+        storage=S3Storage(client("s3", s3_client)),
+        categorizer=imagga,
+        publisher=Publishers(publishers),
+        settings=settings,
+        once=idempotency or every_time,
+    )
+    return Services(settings=settings, moderator=moderator, idempotency=idempotency)
+
+
+@lru_cache(maxsize=1)
+def default_services() -> Services:
+    """The container's collaborators, from the environment, built on the first invocation."""
+    return build_services(Settings.from_env(os.environ))
