@@ -38,3 +38,6 @@ constraints: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+
+# Targets of the SAM template (infra/sam.mk) and of the local stack (infra/local/local.mk).
+-include infra/*.mk infra/*/*.mk
