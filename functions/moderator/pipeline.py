@@ -6,12 +6,14 @@ so this module has no boto3 and no requests in it.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
 
 from . import tags
+from .approvals import Approvals, NoApprovals
 from .errors import ImaggaRejectedError, ModeratorError, ObjectGoneError
 from .imaging import PreparedImage, UnsupportedImageError, prepare
 from .model import Action, Categorization, ObjectRef, Outcome, Reason, SkipReason, Status, StoredObject, Verdict
@@ -62,6 +64,7 @@ class Moderator:
     publisher: Publisher
     settings: Settings
     once: Once = every_time
+    approvals: Approvals = field(default_factory=NoApprovals)
     clock: Callable[[], str] = utc_now
 
     def moderate(self, ref: ObjectRef, deadline: Deadline | None = None, *, last_attempt: bool = False) -> Outcome:
@@ -94,7 +97,14 @@ class Moderator:
         return None
 
     def _scan(self, obj: StoredObject, ref: ObjectRef, deadline: Deadline | None) -> Outcome:
-        verdict, categorization = self._judge(obj, deadline)
+        data = self.storage.read(obj) if 0 < obj.size <= self.settings.max_image_bytes else b""
+        if data:
+            approval = self.approvals.find(obj.bucket, obj.key, hashlib.sha256(data).hexdigest())
+            if approval is not None:
+                # A human released exactly these bytes: neither Imagga nor quarantine overrules that.
+                logger.info("approved by a human: not scanned", extra={"key": obj.key, "by": approval.approved_by})
+                return self._skipped(ref, SkipReason.APPROVED)
+        verdict, categorization = self._judge(obj, data, deadline)
         outcome = self._apply(obj, ref, verdict)
         if categorization is not None:
             outcome.imagga_attempts = categorization.attempts
@@ -105,13 +115,15 @@ class Moderator:
         self.publisher.publish(outcome)
         return outcome
 
-    def _judge(self, obj: StoredObject, deadline: Deadline | None) -> tuple[Verdict, Categorization | None]:
+    def _judge(
+        self, obj: StoredObject, data: bytes, deadline: Deadline | None
+    ) -> tuple[Verdict, Categorization | None]:
         if obj.size == 0:
             return _unsupported(Reason.EMPTY), None
         if obj.size > self.settings.max_image_bytes:
             return _unsupported(Reason.TOO_LARGE), None  # judged from the HEAD: never downloaded
         try:
-            prepared = self._prepare(self.storage.read(obj))
+            prepared = self._prepare(data)
         except UnsupportedImageError as exc:
             logger.info("not sent to Imagga", extra={"key": obj.key, "reason": str(exc.reason), "detail": str(exc)})
             return _unsupported(exc.reason), None

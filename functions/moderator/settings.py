@@ -44,6 +44,7 @@ class Settings:
     resize_short_side: int = 600
     max_receive_count: int = 3
     idempotency_table: str | None = None
+    approvals_table: str | None = None
     idempotency_expiry_seconds: int = 86_400
     secret_max_age_seconds: int = 300
     event_bus_name: str | None = None
@@ -54,8 +55,11 @@ class Settings:
         return self.mode == "enforce"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Settings:
-        """Build and validate; raise SettingsError naming every problem."""
+    def from_env(cls, env: Mapping[str, str], *, require_credentials: bool = True) -> Settings:
+        """Build and validate; raise SettingsError naming every problem.
+
+        `require_credentials=False` serves operator commands that never call Imagga.
+        """
         reader = _Reader(env)
         defaults = cls()
         settings = cls(
@@ -81,6 +85,7 @@ class Settings:
             resize_short_side=reader.resize_side("RESIZE_SHORT_SIDE", defaults.resize_short_side),
             max_receive_count=reader.number("MAX_RECEIVE_COUNT", defaults.max_receive_count, int, 1, 1000),
             idempotency_table=reader.optional("IDEMPOTENCY_TABLE"),
+            approvals_table=reader.optional("APPROVALS_TABLE"),
             idempotency_expiry_seconds=reader.number(
                 "IDEMPOTENCY_EXPIRY_SECONDS", defaults.idempotency_expiry_seconds, int, 60, 30 * 86_400
             ),
@@ -90,7 +95,8 @@ class Settings:
             event_bus_name=reader.optional("EVENT_BUS_NAME"),
             alert_topic_arn=reader.optional("ALERT_TOPIC_ARN"),
         )
-        if not settings.imagga_secret_arn and not (settings.imagga_api_key and settings.imagga_api_secret):
+        has_credentials = settings.imagga_secret_arn or (settings.imagga_api_key and settings.imagga_api_secret)
+        if require_credentials and not has_credentials:
             reader.problems.append(
                 "Imagga credentials: set IMAGGA_SECRET_ARN, or both IMAGGA_API_KEY and IMAGGA_API_SECRET"
             )

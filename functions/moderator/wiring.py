@@ -12,6 +12,7 @@ import requests
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
+from .approvals import Approvals, DynamoDBApprovals, NoApprovals
 from .credentials import CredentialsSource
 from .idempotency import IdempotentOnce
 from .imagga import ImaggaClient
@@ -73,12 +74,16 @@ def build_services(
         idempotency = IdempotentOnce(
             settings.idempotency_table, settings.idempotency_expiry_seconds, client("dynamodb", dynamodb_client)
         )
+    approvals: Approvals = NoApprovals()
+    if settings.approvals_table:
+        approvals = DynamoDBApprovals(client("dynamodb", dynamodb_client), settings.approvals_table)
     moderator = Moderator(
         storage=S3Storage(client("s3", s3_client)),
         categorizer=imagga,
         publisher=Publishers(publishers),
         settings=settings,
         once=idempotency or every_time,
+        approvals=approvals,
     )
     return Services(settings=settings, moderator=moderator, idempotency=idempotency)
 
