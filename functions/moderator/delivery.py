@@ -15,11 +15,12 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from .assessment import Deadline
 from .errors import ModeratorError, TransientError
 from .events import batch_tasks, refs_from_message, refs_from_payload
 from .model import ObjectRef
 from .observability import logger, record_error
-from .pipeline import Deadline, Moderator
+from .pipeline import Moderator
 
 
 class RecordsFailedError(ModeratorError):

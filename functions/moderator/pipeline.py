@@ -14,14 +14,11 @@ from typing import Protocol
 
 from . import tags
 from .approvals import Approvals, NoApprovals
-from .errors import ImaggaRejectedError, ModeratorError, ObjectGoneError
-from .imaging import PreparedImage, UnsupportedImageError, prepare
-from .model import Action, Categorization, ObjectRef, Outcome, Reason, SkipReason, Status, StoredObject, Verdict
+from .assessment import Categorizer, Deadline, assess, assess_size
+from .errors import ModeratorError, ObjectGoneError
+from .model import Action, ObjectRef, Outcome, SkipReason, Status, StoredObject, Verdict
 from .observability import logger, record_error, record_outcome
-from .policy import decide
 from .settings import Settings
-
-Deadline = Callable[[], float]
 
 
 class Storage(Protocol):
@@ -31,12 +28,6 @@ class Storage(Protocol):
     def put_tags(self, obj: StoredObject, tags: dict[str, str]) -> None: ...
     def copy(self, obj: StoredObject, bucket: str, key: str) -> str | None: ...
     def delete(self, obj: StoredObject) -> bool: ...
-
-
-class Categorizer(Protocol):
-    categorizer: str
-
-    def categorize(self, image: bytes, content_type: str = ..., deadline: Deadline | None = ...) -> Categorization: ...
 
 
 class Publisher(Protocol):
@@ -97,14 +88,20 @@ class Moderator:
         return None
 
     def _scan(self, obj: StoredObject, ref: ObjectRef, deadline: Deadline | None) -> Outcome:
-        data = self.storage.read(obj) if 0 < obj.size <= self.settings.max_image_bytes else b""
-        if data:
+        assessment = assess_size(obj.size, self.settings)  # judged from the HEAD: never downloaded
+        if assessment is None:
+            data = self.storage.read(obj)
             approval = self.approvals.find(obj.bucket, obj.key, hashlib.sha256(data).hexdigest())
             if approval is not None:
                 # A human released exactly these bytes: neither Imagga nor quarantine overrules that.
                 logger.info("approved by a human: not scanned", extra={"key": obj.key, "by": approval.approved_by})
                 return self._skipped(ref, SkipReason.APPROVED)
-        verdict, categorization = self._judge(obj, data, deadline)
+            assessment = assess(data, self.categorizer, self.settings, deadline)
+        verdict, categorization = assessment.verdict, assessment.categorization
+        if assessment.detail:
+            logger.info(
+                "not categorized", extra={"key": obj.key, "reason": verdict.reason, "detail": assessment.detail}
+            )
         outcome = self._apply(obj, ref, verdict)
         if categorization is not None:
             outcome.imagga_attempts = categorization.attempts
@@ -114,29 +111,6 @@ class Moderator:
         record_outcome(outcome)
         self.publisher.publish(outcome)
         return outcome
-
-    def _judge(
-        self, obj: StoredObject, data: bytes, deadline: Deadline | None
-    ) -> tuple[Verdict, Categorization | None]:
-        if obj.size == 0:
-            return _unsupported(Reason.EMPTY), None
-        if obj.size > self.settings.max_image_bytes:
-            return _unsupported(Reason.TOO_LARGE), None  # judged from the HEAD: never downloaded
-        try:
-            prepared = self._prepare(data)
-        except UnsupportedImageError as exc:
-            logger.info("not sent to Imagga", extra={"key": obj.key, "reason": str(exc.reason), "detail": str(exc)})
-            return _unsupported(exc.reason), None
-        try:
-            result = self.categorizer.categorize(prepared.data, prepared.content_type, deadline)
-        except ImaggaRejectedError as exc:
-            logger.warning("Imagga rejected the image", extra={"key": obj.key, "error": str(exc)})
-            verdict = Verdict(Status.ERROR, categorizer=self.categorizer.categorizer, reason=Reason.IMAGGA_REJECTED)
-            return verdict, None
-        return decide(result.categorizer, result.scores, self.settings.thresholds), result
-
-    def _prepare(self, data: bytes) -> PreparedImage:
-        return prepare(data, short_side=self.settings.resize_short_side, max_pixels=self.settings.max_image_pixels)
 
     def _apply(self, obj: StoredObject, ref: ObjectRef, verdict: Verdict) -> Outcome:
         """Tag first, then quarantine: the quarantined copy carries the verdict that put it there."""
@@ -194,7 +168,3 @@ class Moderator:
         outcome = Outcome(ref=ref, action=Action.SKIPPED, skip_reason=reason)
         record_outcome(outcome)
         return outcome
-
-
-def _unsupported(reason: Reason) -> Verdict:
-    return Verdict(Status.UNSUPPORTED, reason=str(reason))
