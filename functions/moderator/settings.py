@@ -85,7 +85,8 @@ class Settings:
             resize_short_side=reader.resize_side("RESIZE_SHORT_SIDE", defaults.resize_short_side),
             max_receive_count=reader.number("MAX_RECEIVE_COUNT", defaults.max_receive_count, int, 1, 1000),
             idempotency_table=reader.optional("IDEMPOTENCY_TABLE"),
-            approvals_table=reader.optional("APPROVALS_TABLE"),
+            # Approvals live in the idempotency table unless a table of their own is named.
+            approvals_table=reader.optional("APPROVALS_TABLE") or reader.optional("IDEMPOTENCY_TABLE"),
             idempotency_expiry_seconds=reader.number(
                 "IDEMPOTENCY_EXPIRY_SECONDS", defaults.idempotency_expiry_seconds, int, 60, 30 * 86_400
             ),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -65,8 +67,11 @@ class S3Storage:
             else:
                 self._client.delete_object_tagging(**location)
 
-    def copy(self, obj: StoredObject, bucket: str, key: str) -> str | None:
-        """Copy the scanned version with its metadata, Content-Type, tags and KMS key; return the new version."""
+    def copy(self, obj: StoredObject, bucket: str, key: str, *, only_if_absent: bool = False) -> str | None:
+        """Copy the scanned version with its metadata, Content-Type, tags and KMS key; return the new version.
+
+        `only_if_absent` refuses to replace an object already at the destination (IfNoneMatch).
+        """
         source: dict[str, str] = {"Bucket": obj.bucket, "Key": obj.key}
         if obj.version_id:
             source["VersionId"] = obj.version_id
@@ -78,6 +83,8 @@ class S3Storage:
             "MetadataDirective": "COPY",
             "TaggingDirective": "COPY",
         }
+        if only_if_absent:
+            params["IfNoneMatch"] = "*"
         if obj.sse_kms_key_id:
             # Without this the copy would fall back to the destination bucket's default encryption.
             params["ServerSideEncryption"] = "aws:kms"
@@ -98,6 +105,45 @@ class S3Storage:
         except ObjectChangedError:
             return False
         return True
+
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[Listed]:
+        """Every current object under a prefix, one page (1,000 keys) in memory at a time."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        with _translated(ObjectRef(bucket, prefix)):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield Listed(
+                        key=item["Key"],
+                        size=int(item.get("Size", 0)),
+                        etag=str(item.get("ETag", "")).strip('"'),
+                        last_modified=item["LastModified"],
+                    )
+
+    def version_ids(self, bucket: str, key: str) -> list[str]:
+        """Every version and delete marker of exactly this key (an unversioned object has "null")."""
+        found: list[str] = []
+        paginator = self._client.get_paginator("list_object_versions")
+        with _translated(ObjectRef(bucket, key)):
+            for page in paginator.paginate(Bucket=bucket, Prefix=key):
+                for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                    if item["Key"] == key:
+                        found.append(str(item.get("VersionId") or "null"))
+        return found
+
+    def delete_version(self, bucket: str, key: str, version_id: str) -> None:
+        params = _locate(bucket, key, None if version_id == "null" else version_id)
+        if version_id == "null":
+            params["VersionId"] = "null"
+        with _translated(ObjectRef(bucket, key, version_id)):
+            self._client.delete_object(**params)
+
+
+@dataclass(frozen=True)
+class Listed:
+    key: str
+    size: int
+    etag: str
+    last_modified: datetime
 
 
 def _locate(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:
@@ -125,6 +171,8 @@ def _translated(ref: ObjectRef | StoredObject) -> Iterator[None]:
             raise ObjectGoneError(f"{operation}: {where} no longer exists ({code})") from exc
         if code in CHANGED_CODES or status == "412":
             raise ObjectChangedError(f"{operation}: {where} changed since it was scanned") from exc
+        if code == "NoSuchBucket":
+            raise StorageAccessError(f"{operation}: the bucket {ref.bucket} does not exist") from exc
         if code in ACCESS_CODES or status == "403":
             raise StorageAccessError(f"{operation}: access to {where} denied ({code})") from exc
         raise StorageError(f"{operation}: {where} failed ({code or status})") from exc

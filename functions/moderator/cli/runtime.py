@@ -1,0 +1,112 @@
+"""What every command shares: AWS clients for the chosen endpoint, settings, the wired pipeline."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..imagga import ImaggaClient
+from ..settings import Settings
+from ..storage import S3Storage
+from ..wiring import AWS_CONFIG, Services, build_services
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    key: str
+
+
+def parse_s3_url(url: str) -> S3Location:
+    parsed = urlparse(url)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"{url!r} is not an s3://bucket[/key] location")
+    return S3Location(parsed.netloc, parsed.path.lstrip("/"))
+
+
+def now_utc() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Runtime:
+    """Built lazily: `quarantine list` needs no Imagga credentials, `check` of a file needs no AWS."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+
+    def client(self, name: str) -> Any:
+        return boto3.client(  # type: ignore[call-overload]
+            name, config=AWS_CONFIG, endpoint_url=self.endpoint_url, region_name=self.region
+        )
+
+    @cached_property
+    def settings(self) -> Settings:
+        """Full settings, Imagga credentials included; operator runs never use the idempotency cache."""
+        settings = Settings.from_env(self.env)
+        return _without_idempotency(settings)
+
+    @cached_property
+    def storage_settings(self) -> Settings:
+        return _without_idempotency(Settings.from_env(self.env, require_credentials=False))
+
+    @cached_property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @cached_property
+    def storage(self) -> S3Storage:
+        return S3Storage(self.s3)
+
+    @cached_property
+    def services(self) -> Services:
+        return build_services(self.settings, s3_client=self.s3, endpoint_url=self.endpoint_url)
+
+    @property
+    def imagga(self) -> ImaggaClient:
+        categorizer = self.services.moderator.categorizer
+        assert isinstance(categorizer, ImaggaClient)
+        return categorizer
+
+    def caller_identity(self) -> str:
+        """Who is acting, for the approval record: the caller's AWS identity."""
+        try:
+            return str(self.client("sts").get_caller_identity()["Arn"])
+        except (ClientError, BotoCoreError):
+            return os.environ.get("USER", "unknown")
+
+
+def _without_idempotency(settings: Settings) -> Settings:
+    # A rescan after a threshold change must call Imagga again: skip the redelivery cache.
+    # Approvals (settings.approvals_table) stay on.
+    return replace(settings, idempotency_table=None)
+
+
+def with_runtime(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command `--endpoint-url` and `--region` of its own, and its Runtime as first argument."""
+
+    @click.option("--endpoint-url", "cmd_endpoint_url", help="AWS endpoint, e.g. the local stack's.")
+    @click.option("--region", "cmd_region", help="AWS region.")
+    @click.pass_context  # type: ignore[arg-type]
+    @functools.wraps(command)
+    def wrapper(ctx: click.Context, cmd_endpoint_url: str | None, cmd_region: str | None, **kwargs: Any) -> Any:
+        base = ctx.find_object(Runtime) or Runtime()
+        runtime = Runtime(
+            endpoint_url=cmd_endpoint_url or base.endpoint_url,
+            region=cmd_region or base.region,
+            env=base.env,
+        )
+        return command(runtime, **kwargs)
+
+    return wrapper

@@ -1,0 +1,80 @@
+"""A human's decision on what sits in quarantine: release it to its original key, or purge it.
+
+Release takes the same care as the quarantine move: the approval is recorded first (so the
+event the copy raises finds it), the exact quarantined version is copied back only if nothing
+took its original key meanwhile, and the quarantined copy is deleted only after that succeeded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Protocol
+
+from . import tags
+from .approvals import Approval, Approvals
+from .model import ObjectRef, Status, StoredObject
+
+
+class ReviewStorage(Protocol):
+    def head(self, ref: ObjectRef) -> StoredObject: ...
+    def read(self, obj: StoredObject) -> bytes: ...
+    def get_tags(self, obj: StoredObject) -> dict[str, str]: ...
+    def put_tags(self, obj: StoredObject, tags: dict[str, str]) -> None: ...
+    def copy(self, obj: StoredObject, bucket: str, key: str, *, only_if_absent: bool = False) -> str | None: ...
+    def delete(self, obj: StoredObject) -> bool: ...
+    def version_ids(self, bucket: str, key: str) -> list[str]: ...
+    def delete_version(self, bucket: str, key: str, version_id: str) -> None: ...
+
+
+class NotQuarantinedError(ValueError):
+    """The key is not under the quarantine prefix."""
+
+
+@dataclass(frozen=True)
+class Released:
+    bucket: str
+    key: str
+    version_id: str | None
+    sha256: str
+
+
+def original_key(quarantine_key: str, quarantine_prefix: str) -> str:
+    if not quarantine_key.startswith(quarantine_prefix) or quarantine_key == quarantine_prefix:
+        raise NotQuarantinedError(f"{quarantine_key!r} is not under the quarantine prefix {quarantine_prefix!r}")
+    return quarantine_key[len(quarantine_prefix) :]
+
+
+def release(
+    storage: ReviewStorage,
+    approvals: Approvals,
+    quarantined: ObjectRef,
+    *,
+    quarantine_prefix: str,
+    to_bucket: str | None,
+    reviewer: str,
+    now: str,
+) -> Released:
+    target_key = original_key(quarantined.key, quarantine_prefix)
+    target_bucket = to_bucket or quarantined.bucket
+    obj = storage.head(quarantined)
+    digest = hashlib.sha256(storage.read(obj)).hexdigest()
+    approvals.record(Approval(target_bucket, target_key, digest, reviewer, now))
+    version = storage.copy(obj, target_bucket, target_key, only_if_absent=True)
+    released = storage.head(ObjectRef(target_bucket, target_key, version))
+    previous = storage.get_tags(released)
+    # Keep the scores that sent it to quarantine next to the human's decision.
+    kept = [(k, v) for k, v in previous.items() if tags.is_moderation_key(k) and k not in (tags.STATUS, tags.REASON)]
+    ours = [(tags.STATUS, str(Status.APPROVED)), (tags.REVIEWED_AT, now), *kept]
+    storage.put_tags(released, tags.merge(previous, ours).tags)
+    storage.delete(obj)
+    return Released(target_bucket, target_key, version, digest)
+
+
+def purge(storage: ReviewStorage, bucket: str, key: str, *, quarantine_prefix: str) -> int:
+    """Delete every version of a quarantined key, so no byte of it stays readable. Returns the count."""
+    original_key(key, quarantine_prefix)  # refuses keys outside the quarantine
+    versions = storage.version_ids(bucket, key)
+    for version_id in versions:
+        storage.delete_version(bucket, key, version_id)
+    return len(versions)
