@@ -113,6 +113,8 @@ class Outcome:
     monthly_limit_remaining: int | None = None
     #: True when an earlier delivery already did the work (idempotency): nothing was called again.
     duplicate: bool = False
+    #: Imagga's raw answer, for the decisions ledger; kept out of logs and the idempotency record.
+    imagga_response: dict[str, object] | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -18,6 +18,20 @@ logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 tracer = Tracer(service=SERVICE)
 
+_state = {"metrics": True}
+
+
+def quiet_for_command_line(verbose: bool = False) -> None:
+    """Operator commands print their own summaries: no CloudWatch metrics, only warnings logged."""
+    _state["metrics"] = False
+    logger.setLevel("INFO" if verbose else "WARNING")
+
+
+def _add(name: str, unit: MetricUnit, value: float) -> None:
+    if _state["metrics"]:
+        metrics.add_metric(name=name, unit=unit, value=value)
+
+
 STATUS_METRIC = "Status{}"
 QUARANTINED = "Quarantined"
 SKIPPED = "Skipped"
@@ -39,28 +53,28 @@ def record_outcome(outcome: Outcome) -> None:
     fields = outcome.to_dict()
     if outcome.action is Action.SKIPPED:
         logger.info("object skipped", extra=fields)
-        metrics.add_metric(name=SKIPPED, unit=MetricUnit.Count, value=1)
+        _add(SKIPPED, MetricUnit.Count, 1)
         return
     logger.info("object moderated", extra=fields)
     if outcome.status:
-        metrics.add_metric(name=STATUS_METRIC.format(_camel(outcome.status.lower())), unit=MetricUnit.Count, value=1)
+        _add(STATUS_METRIC.format(_camel(outcome.status.lower())), MetricUnit.Count, 1)
     if outcome.action is Action.QUARANTINED:
-        metrics.add_metric(name=QUARANTINED, unit=MetricUnit.Count, value=1)
+        _add(QUARANTINED, MetricUnit.Count, 1)
     if outcome.tags_dropped:
         logger.warning("tag budget exceeded: some moderation tags were not written", extra=fields)
-        metrics.add_metric(name=TAGS_DROPPED, unit=MetricUnit.Count, value=outcome.tags_dropped)
+        _add(TAGS_DROPPED, MetricUnit.Count, outcome.tags_dropped)
     if outcome.imagga_attempts:
-        metrics.add_metric(name=IMAGGA_CALLS, unit=MetricUnit.Count, value=outcome.imagga_attempts)
-        metrics.add_metric(name=IMAGGA_RETRIES, unit=MetricUnit.Count, value=outcome.imagga_retries)
+        _add(IMAGGA_CALLS, MetricUnit.Count, outcome.imagga_attempts)
+        _add(IMAGGA_RETRIES, MetricUnit.Count, outcome.imagga_retries)
     if outcome.imagga_latency_ms is not None:
-        metrics.add_metric(name=IMAGGA_LATENCY, unit=MetricUnit.Milliseconds, value=outcome.imagga_latency_ms)
+        _add(IMAGGA_LATENCY, MetricUnit.Milliseconds, outcome.imagga_latency_ms)
     if outcome.monthly_limit_remaining is not None:
-        metrics.add_metric(name=MONTHLY_LIMIT_REMAINING, unit=MetricUnit.Count, value=outcome.monthly_limit_remaining)
+        _add(MONTHLY_LIMIT_REMAINING, MetricUnit.Count, outcome.monthly_limit_remaining)
 
 
 def record_error(kind: str) -> None:
-    metrics.add_metric(name=ERROR_METRIC.format(_camel(kind)), unit=MetricUnit.Count, value=1)
+    _add(ERROR_METRIC.format(_camel(kind)), MetricUnit.Count, 1)
 
 
 def record_publish_failure() -> None:
-    metrics.add_metric(name=PUBLISH_FAILED, unit=MetricUnit.Count, value=1)
+    _add(PUBLISH_FAILED, MetricUnit.Count, 1)

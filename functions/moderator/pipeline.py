@@ -108,6 +108,7 @@ class Moderator:
             outcome.imagga_retries = categorization.retries
             outcome.imagga_latency_ms = categorization.latency_ms
             outcome.monthly_limit_remaining = categorization.monthly_limit_remaining
+            outcome.imagga_response = categorization.raw
         record_outcome(outcome)
         self.publisher.publish(outcome)
         return outcome

@@ -27,8 +27,25 @@ class ReviewStorage(Protocol):
     def delete_version(self, bucket: str, key: str, version_id: str) -> None: ...
 
 
+class ReviewLedger(Protocol):
+    def record_review(
+        self, *, bucket: str, key: str, scanned_at: str, decision: str, reviewer: str, when: str, location: str | None
+    ) -> None: ...
+
+
+class NoLedger:
+    def record_review(
+        self, *, bucket: str, key: str, scanned_at: str, decision: str, reviewer: str, when: str, location: str | None
+    ) -> None:
+        return None
+
+
 class NotQuarantinedError(ValueError):
     """The key is not under the quarantine prefix."""
+
+
+#: A human's decision to delete a quarantined image (not an object status: nothing is left to tag).
+REJECTED = "REJECTED"
 
 
 @dataclass(frozen=True)
@@ -54,10 +71,12 @@ def release(
     to_bucket: str | None,
     reviewer: str,
     now: str,
+    ledger: ReviewLedger | None = None,
 ) -> Released:
     target_key = original_key(quarantined.key, quarantine_prefix)
     target_bucket = to_bucket or quarantined.bucket
     obj = storage.head(quarantined)
+    scanned_at = storage.get_tags(obj).get(tags.SCANNED_AT)
     digest = hashlib.sha256(storage.read(obj)).hexdigest()
     approvals.record(Approval(target_bucket, target_key, digest, reviewer, now))
     version = storage.copy(obj, target_bucket, target_key, only_if_absent=True)
@@ -68,13 +87,46 @@ def release(
     ours = [(tags.STATUS, str(Status.APPROVED)), (tags.REVIEWED_AT, now), *kept]
     storage.put_tags(released, tags.merge(previous, ours).tags)
     storage.delete(obj)
+    if scanned_at:
+        (ledger or NoLedger()).record_review(
+            bucket=target_bucket,
+            key=target_key,
+            scanned_at=scanned_at,
+            decision=str(Status.APPROVED),
+            reviewer=reviewer,
+            when=now,
+            location=target_key,
+        )
     return Released(target_bucket, target_key, version, digest)
 
 
-def purge(storage: ReviewStorage, bucket: str, key: str, *, quarantine_prefix: str) -> int:
-    """Delete every version of a quarantined key, so no byte of it stays readable. Returns the count."""
-    original_key(key, quarantine_prefix)  # refuses keys outside the quarantine
+def purge(
+    storage: ReviewStorage,
+    bucket: str,
+    key: str,
+    *,
+    quarantine_prefix: str,
+    reviewer: str = "unknown",
+    now: str = "",
+    ledger: ReviewLedger | None = None,
+) -> int:
+    """Delete every version of a quarantined key, so no byte of it stays readable. Returns the count.
+
+    Recorded in the ledger as REJECTED against the scan that quarantined it.
+    """
+    source_key = original_key(key, quarantine_prefix)  # refuses keys outside the quarantine
+    scanned_at = storage.get_tags(storage.head(ObjectRef(bucket, key))).get(tags.SCANNED_AT)
     versions = storage.version_ids(bucket, key)
     for version_id in versions:
         storage.delete_version(bucket, key, version_id)
+    if scanned_at:
+        (ledger or NoLedger()).record_review(
+            bucket=bucket,
+            key=source_key,
+            scanned_at=scanned_at,
+            decision=REJECTED,
+            reviewer=reviewer,
+            when=now,
+            location=None,
+        )
     return len(versions)

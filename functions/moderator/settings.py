@@ -45,6 +45,8 @@ class Settings:
     max_receive_count: int = 3
     idempotency_table: str | None = None
     approvals_table: str | None = None
+    decisions_table: str | None = None
+    decisions_ttl_days: int = 90
     idempotency_expiry_seconds: int = 86_400
     secret_max_age_seconds: int = 300
     event_bus_name: str | None = None
@@ -85,8 +87,12 @@ class Settings:
             resize_short_side=reader.resize_side("RESIZE_SHORT_SIDE", defaults.resize_short_side),
             max_receive_count=reader.number("MAX_RECEIVE_COUNT", defaults.max_receive_count, int, 1, 1000),
             idempotency_table=reader.optional("IDEMPOTENCY_TABLE"),
-            # Approvals live in the idempotency table unless a table of their own is named.
-            approvals_table=reader.optional("APPROVALS_TABLE") or reader.optional("IDEMPOTENCY_TABLE"),
+            # Approvals live in the decisions ledger, else the idempotency table, unless a table is named.
+            approvals_table=reader.optional("APPROVALS_TABLE")
+            or reader.optional("DECISIONS_TABLE")
+            or reader.optional("IDEMPOTENCY_TABLE"),
+            decisions_table=reader.optional("DECISIONS_TABLE"),
+            decisions_ttl_days=reader.number("DECISIONS_TTL_DAYS", defaults.decisions_ttl_days, int, 1, 3650),
             idempotency_expiry_seconds=reader.number(
                 "IDEMPOTENCY_EXPIRY_SECONDS", defaults.idempotency_expiry_seconds, int, 60, 30 * 86_400
             ),

@@ -16,6 +16,7 @@ from .approvals import Approvals, DynamoDBApprovals, NoApprovals
 from .credentials import CredentialsSource
 from .idempotency import IdempotentOnce
 from .imagga import ImaggaClient
+from .ledger import DynamoDBLedger
 from .notifications import EventBridgePublisher, Publisher, Publishers, SnsAlertPublisher
 from .pipeline import Moderator, every_time
 from .settings import Settings
@@ -69,6 +70,11 @@ def build_services(
         publishers.append(EventBridgePublisher(client("events", events_client), settings.event_bus_name))
     if settings.alert_topic_arn:
         publishers.append(SnsAlertPublisher(client("sns", sns_client), settings.alert_topic_arn))
+    if settings.decisions_table:
+        ledger = DynamoDBLedger(
+            client("dynamodb", dynamodb_client), settings.decisions_table, settings.decisions_ttl_days
+        )
+        publishers.append(ledger)
     idempotency = None
     if settings.idempotency_table:
         idempotency = IdempotentOnce(

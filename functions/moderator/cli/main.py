@@ -9,6 +9,7 @@ import click
 from botocore.exceptions import NoCredentialsError, NoRegionError
 
 from ..errors import ImaggaCredentialsError, ModeratorError, SettingsError
+from ..observability import quiet_for_command_line
 from .backfill_cmd import backfill
 from .check import check
 from .quarantine import quarantine
@@ -52,13 +53,15 @@ class Group(click.Group):
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--endpoint-url", envvar="AWS_ENDPOINT_URL", help="AWS endpoint, e.g. the local stack's.")
 @click.option("--region", envvar="AWS_REGION", help="AWS region (default: from your AWS configuration).")
+@click.option("-v", "--verbose", is_flag=True, help="Log every object moderated.")
 @click.pass_context
-def cli(ctx: click.Context, endpoint_url: str | None, region: str | None) -> None:
+def cli(ctx: click.Context, endpoint_url: str | None, region: str | None, verbose: bool) -> None:
     """Operate imagga-s3-moderator: check images, scan folders, backfill buckets, review the quarantine.
 
     Imagga settings come from the same environment variables as the function
     (IMAGGA_API_KEY / IMAGGA_API_SECRET or IMAGGA_SECRET_ARN, IMAGGA_API_ENDPOINT, thresholds...).
     """
+    quiet_for_command_line(verbose)
     ctx.obj = Runtime(endpoint_url=endpoint_url, region=region)
 
 

@@ -10,6 +10,7 @@ import click
 
 from .. import tags
 from ..approvals import DynamoDBApprovals
+from ..ledger import DynamoDBLedger
 from ..model import ObjectRef, StoredObject
 from ..review import NotQuarantinedError, original_key, purge, release
 from .output import console, print_json, print_table
@@ -101,6 +102,7 @@ def release_command(runtime: Runtime, location: str, to_bucket: str | None) -> N
             to_bucket=to_bucket,
             reviewer=runtime.caller_identity(),
             now=now_utc(),
+            ledger=_ledger(runtime),
         )
     except NotQuarantinedError as exc:
         raise ExpectedError(str(exc), EXIT_SETUP) from exc
@@ -136,8 +138,17 @@ def purge_command(runtime: Runtime, location: str, older_than: str | None, yes: 
         return
     if not yes and not click.confirm(f"Delete {len(keys)} quarantined object(s) in {bucket} for good?"):
         raise ExpectedError("nothing deleted", EXIT_SETUP)
-    deleted = sum(purge(runtime.storage, bucket, k, quarantine_prefix=prefix) for k in keys)
+    ledger, reviewer, now = _ledger(runtime), runtime.caller_identity(), now_utc()
+    deleted = sum(
+        purge(runtime.storage, bucket, k, quarantine_prefix=prefix, reviewer=reviewer, now=now, ledger=ledger)
+        for k in keys
+    )
     console.print(f"purged {len(keys)} object(s), {deleted} version(s)")
+
+
+def _ledger(runtime: Runtime) -> DynamoDBLedger | None:
+    table = runtime.storage_settings.decisions_table
+    return DynamoDBLedger(runtime.client("dynamodb"), table) if table else None
 
 
 def parse_age(text: str) -> timedelta:
