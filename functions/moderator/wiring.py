@@ -44,8 +44,12 @@ def build_services(
     events_client: Any = None,
     sns_client: Any = None,
     endpoint_url: str | None = None,
+    backoff_base: float = 0.5,
 ) -> Services:
-    """Wire the pipeline. Clients not given are created with bounded timeouts and retries."""
+    """Wire the pipeline. Clients not given are created with bounded timeouts and retries.
+
+    `backoff_base` is the first Imagga retry's longest wait, in seconds (tests shorten it).
+    """
 
     def client(name: str, given: Any) -> Any:
         return given if given is not None else boto3.client(name, config=AWS_CONFIG, endpoint_url=endpoint_url)  # type: ignore[call-overload]
@@ -63,6 +67,7 @@ def build_services(
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
         max_attempts=settings.max_attempts,
+        backoff_base=backoff_base,
         on_credentials_rejected=credentials.invalidate,
     )
     publishers: list[Publisher] = []
