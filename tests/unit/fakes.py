@@ -1,0 +1,108 @@
+"""In-memory stand-ins for the pipeline's ports: S3 storage, the Imagga categorizer, publishers.
+
+They follow the protocols in moderator.pipeline and record every call, so tests can assert
+what was (and was not) done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from moderator.errors import ModeratorError, ObjectGoneError
+from moderator.model import Categorization, ObjectRef, Outcome, StoredObject
+
+
+@dataclass
+class StoredItem:
+    data: bytes
+    tags: dict[str, str] = field(default_factory=dict)
+    version_id: str | None = None
+
+
+class FakeStorage:
+    """A bucket (or several) in a dict: (bucket, key) -> StoredItem."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], StoredItem] = {}
+        self.calls: list[str] = []
+        #: Method name -> error raised on its next calls.
+        self.failures: dict[str, ModeratorError] = {}
+        #: Sizes a HEAD reports instead of the real length (to test size checks without big data).
+        self.reported_sizes: dict[tuple[str, str], int] = {}
+
+    def put(
+        self, bucket: str, key: str, data: bytes, tags: dict[str, str] | None = None, version_id: str | None = None
+    ) -> None:
+        self.objects[(bucket, key)] = StoredItem(data, dict(tags or {}), version_id)
+
+    def item(self, bucket: str, key: str) -> StoredItem | None:
+        return self.objects.get((bucket, key))
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.failures:
+            raise self.failures[name]
+
+    def _get(self, bucket: str, key: str) -> StoredItem:
+        item = self.objects.get((bucket, key))
+        if item is None:
+            raise ObjectGoneError(f"s3://{bucket}/{key} does not exist")
+        return item
+
+    def head(self, ref: ObjectRef) -> StoredObject:
+        self._call("head")
+        item = self._get(ref.bucket, ref.key)
+        size = self.reported_sizes.get((ref.bucket, ref.key), len(item.data))
+        etag = hashlib.md5(item.data, usedforsecurity=False).hexdigest()
+        return StoredObject(ref.bucket, ref.key, item.version_id or ref.version_id, etag, size, "image/jpeg")
+
+    def read(self, obj: StoredObject) -> bytes:
+        self._call("read")
+        return self._get(obj.bucket, obj.key).data
+
+    def get_tags(self, obj: StoredObject) -> dict[str, str]:
+        self._call("get_tags")
+        return dict(self._get(obj.bucket, obj.key).tags)
+
+    def put_tags(self, obj: StoredObject, tags: dict[str, str]) -> None:
+        self._call("put_tags")
+        self._get(obj.bucket, obj.key).tags = dict(tags)
+
+    def copy(self, obj: StoredObject, bucket: str, key: str) -> str | None:
+        self._call("copy")
+        source = self._get(obj.bucket, obj.key)
+        self.objects[(bucket, key)] = StoredItem(source.data, dict(source.tags), None)
+        return None
+
+    def delete(self, obj: StoredObject) -> bool:
+        self._call("delete")
+        self._get(obj.bucket, obj.key)
+        del self.objects[(obj.bucket, obj.key)]
+        return True
+
+
+class FakeCategorizer:
+    """Answers every image with the same scores, or raises the configured error."""
+
+    def __init__(
+        self, scores: dict[str, float] | None = None, *, error: Exception | None = None, categorizer: str = "nsfw_beta"
+    ) -> None:
+        self.categorizer = categorizer
+        self.scores = scores if scores is not None else {"safe": 99.0, "nsfw": 0.5, "underwear": 0.5}
+        self.error = error
+        self.images: list[tuple[bytes, str]] = []
+
+    def categorize(self, image: bytes, content_type: str = "image/jpeg", deadline: object = None) -> Categorization:
+        self.images.append((image, content_type))
+        if self.error is not None:
+            raise self.error
+        return Categorization(categorizer=self.categorizer, scores=dict(self.scores), attempts=1)
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.published: list[Outcome] = []
+
+    def publish(self, outcome: Outcome) -> None:
+        self.published.append(outcome)
