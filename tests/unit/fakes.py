@@ -7,8 +7,10 @@ what was (and was not) done.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from moderator.approvals import Approval
 from moderator.errors import ModeratorError, ObjectGoneError
 from moderator.model import Categorization, ObjectRef, Outcome, StoredObject
 
@@ -26,8 +28,10 @@ class FakeStorage:
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], StoredItem] = {}
         self.calls: list[str] = []
-        #: Method name -> error raised on its next calls.
+        #: Method name -> error raised on every call of it.
         self.failures: dict[str, ModeratorError] = {}
+        #: Key -> error raised by every call that touches that key.
+        self.failing_keys: dict[str, ModeratorError] = {}
         #: Sizes a HEAD reports instead of the real length (to test size checks without big data).
         self.reported_sizes: dict[tuple[str, str], int] = {}
 
@@ -39,10 +43,12 @@ class FakeStorage:
     def item(self, bucket: str, key: str) -> StoredItem | None:
         return self.objects.get((bucket, key))
 
-    def _call(self, name: str) -> None:
+    def _call(self, name: str, key: str) -> None:
         self.calls.append(name)
         if name in self.failures:
             raise self.failures[name]
+        if key in self.failing_keys:
+            raise self.failing_keys[key]
 
     def _get(self, bucket: str, key: str) -> StoredItem:
         item = self.objects.get((bucket, key))
@@ -51,32 +57,32 @@ class FakeStorage:
         return item
 
     def head(self, ref: ObjectRef) -> StoredObject:
-        self._call("head")
+        self._call("head", ref.key)
         item = self._get(ref.bucket, ref.key)
         size = self.reported_sizes.get((ref.bucket, ref.key), len(item.data))
         etag = hashlib.md5(item.data, usedforsecurity=False).hexdigest()
         return StoredObject(ref.bucket, ref.key, item.version_id or ref.version_id, etag, size, "image/jpeg")
 
     def read(self, obj: StoredObject) -> bytes:
-        self._call("read")
+        self._call("read", obj.key)
         return self._get(obj.bucket, obj.key).data
 
     def get_tags(self, obj: StoredObject) -> dict[str, str]:
-        self._call("get_tags")
+        self._call("get_tags", obj.key)
         return dict(self._get(obj.bucket, obj.key).tags)
 
     def put_tags(self, obj: StoredObject, tags: dict[str, str]) -> None:
-        self._call("put_tags")
+        self._call("put_tags", obj.key)
         self._get(obj.bucket, obj.key).tags = dict(tags)
 
     def copy(self, obj: StoredObject, bucket: str, key: str) -> str | None:
-        self._call("copy")
+        self._call("copy", obj.key)
         source = self._get(obj.bucket, obj.key)
         self.objects[(bucket, key)] = StoredItem(source.data, dict(source.tags), None)
         return None
 
     def delete(self, obj: StoredObject) -> bool:
-        self._call("delete")
+        self._call("delete", obj.key)
         self._get(obj.bucket, obj.key)
         del self.objects[(obj.bucket, obj.key)]
         return True
@@ -92,9 +98,13 @@ class FakeCategorizer:
         self.scores = scores if scores is not None else {"safe": 99.0, "nsfw": 0.5, "underwear": 0.5}
         self.error = error
         self.images: list[tuple[bytes, str]] = []
+        self.deadlines: list[Callable[[], float] | None] = []
 
-    def categorize(self, image: bytes, content_type: str = "image/jpeg", deadline: object = None) -> Categorization:
+    def categorize(
+        self, image: bytes, content_type: str = "image/jpeg", deadline: Callable[[], float] | None = None
+    ) -> Categorization:
         self.images.append((image, content_type))
+        self.deadlines.append(deadline)
         if self.error is not None:
             raise self.error
         return Categorization(categorizer=self.categorizer, scores=dict(self.scores), attempts=1)
@@ -106,3 +116,16 @@ class FakePublisher:
 
     def publish(self, outcome: Outcome) -> None:
         self.published.append(outcome)
+
+
+class FakeApprovals:
+    """Approvals recorded by (bucket, key, sha256)."""
+
+    def __init__(self, *approvals: Approval) -> None:
+        self.approvals = {(a.bucket, a.key, a.sha256): a for a in approvals}
+
+    def find(self, bucket: str, key: str, sha256: str) -> Approval | None:
+        return self.approvals.get((bucket, key, sha256))
+
+    def record(self, approval: Approval) -> None:
+        self.approvals[(approval.bucket, approval.key, approval.sha256)] = approval
