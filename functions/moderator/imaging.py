@@ -11,16 +11,16 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from .model import Reason
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 #: Formats accepted as images, recognised by their bytes.
 ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF")
 JPEG_QUALITY = 85
-#: Pillow refuses to open anything over twice its own limit; keep our limit under that.
-PILLOW_HARD_PIXEL_LIMIT = 2 * (Image.MAX_IMAGE_PIXELS or 89_478_485)
 
 
 class UnsupportedImageError(Exception):
@@ -42,6 +42,9 @@ class PreparedImage:
 
 def prepare(data: bytes, *, short_side: int, max_pixels: int) -> PreparedImage:
     """Validate and downscale. `short_side` 0 sends the original bytes after validation."""
+    # Pillow is imported on first use, not with the handler: cold starts should not wait for it.
+    from PIL import Image, UnidentifiedImageError
+
     if not data:
         raise UnsupportedImageError(Reason.EMPTY, "the object is empty")
     with warnings.catch_warnings():
@@ -78,6 +81,8 @@ def prepare(data: bytes, *, short_side: int, max_pixels: int) -> PreparedImage:
 
 
 def _downscale(image: Image.Image, short_side: int, source_format: str) -> PreparedImage:
+    from PIL import Image, ImageOps
+
     width, height = image.size
     scale = min(1.0, short_side / min(width, height))
     target = (max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale)))
@@ -100,6 +105,8 @@ def _downscale(image: Image.Image, short_side: int, source_format: str) -> Prepa
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Flatten transparency onto white: a transparent area is not black for a classifier."""
+    from PIL import Image
+
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, (255, 255, 255))

@@ -6,6 +6,10 @@ template's alarms and dashboards rely on.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -16,7 +20,25 @@ NAMESPACE = "ImaggaS3Moderator"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+@functools.cache
+def tracer() -> Tracer:
+    """Built on first use: the X-Ray SDK costs ~250 ms to import, which cold starts should not pay twice."""
+    return Tracer(service=SERVICE)
+
+
+def traced(handler: Handler) -> Handler:
+    """`Tracer.capture_lambda_handler`, with the tracer created at the first invocation, not at import."""
+
+    @functools.wraps(handler)
+    def wrapper(event: Any, context: Any, *args: Any, **kwargs: Any) -> Any:
+        capture = tracer().capture_lambda_handler(handler, capture_response=False)
+        return capture(event, context, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
 
 _state = {"metrics": True}
 
