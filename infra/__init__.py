@@ -1,0 +1,1 @@
+"""What runs the function outside AWS: the local stack, the Imagga emulator, tooling."""

@@ -1,0 +1,1 @@
+"""The whole system on one machine: moto, the Imagga emulator and an SQS event source mapping."""

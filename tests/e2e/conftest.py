@@ -1,0 +1,61 @@
+"""Fixtures for tests that drive the local stack (moto server, Imagga emulator, event source mapping).
+
+Reuse them from other test folders with `pytest_plugins = ["tests.e2e.conftest"]`, or build a
+`LocalStack(...)` yourself with the options your test needs.
+
+- `stack`: one stack for the module, template defaults except short SQS timings; faults cleared
+  and the emulator's request log emptied before each test.
+- `make_stack`: a factory for stacks with their own options (idempotency off, wrong credentials,
+  another categorizer...); every stack it made is stopped after the test.
+- `samples`: the sample photographs and the demo unsafe sample, by file name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from infra.local.stack import SAMPLES, LocalStack
+
+#: Fast-test timings: a failed message is back after 2 s; the function may run 20 s per batch.
+FAST: dict[str, Any] = {"visibility_timeout": 2, "function_timeout": 20}
+#: Fewer, quicker Imagga retries than in production, so an outage fails a message in about a second.
+FAST_IMAGGA_ENV = {"IMAGGA_MAX_ATTEMPTS": "2", "IMAGGA_READ_TIMEOUT": "3"}
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalStack]:
+    with LocalStack(**FAST, env=FAST_IMAGGA_ENV) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _fresh_emulator(request: pytest.FixtureRequest) -> None:
+    """Each test starts with a healthy emulator and an empty request log (only if it uses `stack`)."""
+    if "stack" in request.fixturenames:
+        running: LocalStack = request.getfixturevalue("stack")
+        running.imagga.clear_faults()
+        running.imagga.reset_log()
+        running.resume()
+
+
+@pytest.fixture
+def make_stack() -> Iterator[Callable[..., LocalStack]]:
+    started: list[LocalStack] = []
+
+    def build(**options: Any) -> LocalStack:
+        merged = {**FAST, "env": FAST_IMAGGA_ENV, **options}
+        running = LocalStack(**merged).start()
+        started.append(running)
+        return running
+
+    yield build
+    for running in started:
+        running.stop()
+
+
+@pytest.fixture(scope="session")
+def samples() -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(Path(SAMPLES).iterdir()) if path.suffix != ".md"}
