@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import StorageAccessError, StorageError
+from .observability import logger, record_error
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -63,7 +64,13 @@ class DynamoDBApprovals:
                 ConsistentRead=True,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise StorageError(f"reading approvals from {self._table} failed: {exc}") from exc
+            # Fail closed: without the record the image is moderated like any other. An outage of
+            # the table may re-quarantine an approved image; it never lets an unapproved one through.
+            logger.warning(
+                "approvals unreadable: moderating as unapproved", extra={"table": self._table, "error": str(exc)}
+            )
+            record_error("approvals-unavailable")
+            return None
         item = response.get("Item")
         if not item:
             return None
