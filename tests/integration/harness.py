@@ -50,6 +50,7 @@ class Invocation:
     response: dict[str, Any] | None
     log_lines: list[str]
     stdout: str
+    stderr: str = ""
     error: BaseException | None = None
 
     @property
@@ -138,7 +139,8 @@ class Moderation:
                 response = lambda_handler(event, context or FakeLambdaContext(), services=services or self.services)
             except Exception as exc:
                 error = exc
-        return Invocation(response, collector.lines, self.capsys.readouterr().out, error)
+        captured = self.capsys.readouterr()
+        return Invocation(response, collector.lines, captured.out, captured.err, error)
 
 
 @contextmanager
