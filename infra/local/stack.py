@@ -90,6 +90,7 @@ class LocalStack:
         register_demo_sample: bool = True,
         start_pollers: bool = True,
         template: TemplateDefaults | None = None,
+        moto_port: int = 0,
     ) -> None:
         defaults = template or template_defaults()
         self.defaults = defaults
@@ -121,6 +122,7 @@ class LocalStack:
             seed=imagga_seed,
         )
         self._moto: Any = None
+        self._moto_port = moto_port
         self.endpoint_url = ""
         self.queue_url = self.queue_arn = self.dlq_url = self.dlq_arn = self.secret_arn = ""
         self.idempotency_table: str | None = f"{self.name}-idempotency" if idempotency else None
@@ -135,7 +137,7 @@ class LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         try:
             self.imagga.start()
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self._moto_port, verbose=False)
             self._moto.start()
             host, port = self._moto.get_host_and_port()
             self.endpoint_url = f"http://{host}:{port}"
