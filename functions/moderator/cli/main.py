@@ -13,6 +13,7 @@ from ..observability import quiet_for_command_line
 from .backfill_cmd import backfill
 from .check import check
 from .quarantine import quarantine
+from .review_cmd import review
 from .runtime import Runtime
 from .scan import scan
 from .tags_cmd import tags
@@ -48,6 +49,9 @@ class Group(click.Group):
             raise ExpectedError("no AWS region: set AWS_REGION or pass --region", EXIT_SETUP) from exc
         except ModeratorError as exc:
             raise ExpectedError(str(exc), EXIT_FAILED) from exc
+        except KeyboardInterrupt as exc:
+            # click would turn Ctrl-C into "Aborted!" and exit 1; say what happened, exit 130.
+            raise ExpectedError("interrupted: rerun the same command to resume", EXIT_INTERRUPTED) from exc
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -70,6 +74,7 @@ cli.add_command(scan)
 cli.add_command(backfill)
 cli.add_command(quarantine)
 cli.add_command(tags)
+cli.add_command(review)
 
 
 def main() -> None:
