@@ -52,9 +52,6 @@ class Group(click.Group):
         except KeyboardInterrupt as exc:
             # click would turn Ctrl-C into "Aborted!" and exit 1; say what happened, exit 130.
             raise ExpectedError("interrupted: rerun the same command to resume", EXIT_INTERRUPTED) from exc
-        except KeyboardInterrupt as exc:
-            # click would turn Ctrl-C into "Aborted!" and exit 1; say what happened, exit 130.
-            raise ExpectedError("interrupted: rerun the same command to resume", EXIT_INTERRUPTED) from exc
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
