@@ -20,7 +20,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,6 +90,7 @@ class LocalStack:
         register_demo_sample: bool = True,
         start_pollers: bool = True,
         template: TemplateDefaults | None = None,
+        function_client_hook: Callable[[str, Any], None] | None = None,
         moto_port: int = 0,
     ) -> None:
         defaults = template or template_defaults()
@@ -109,6 +110,9 @@ class LocalStack:
         self._env_overrides = dict(env or {})
         self._register_demo = register_demo_sample
         self._start_pollers = start_pollers
+        # Called with (service name, client) for each AWS client a function container gets, before it
+        # gets it: register botocore event handlers there, e.g. to inject S3 throttling.
+        self._function_client_hook = function_client_hook
         self.name = name or f"moderator-local-{uuid.uuid4().hex[:8]}"
         self.bucket = self.name
         self.function_name = f"{self.name}-function"
@@ -226,11 +230,17 @@ class LocalStack:
         from moderator.app import lambda_handler
         from moderator.wiring import build_services
 
+        def client(name: str) -> Any:
+            built = self.boto3_client(name)
+            if self._function_client_hook is not None:
+                self._function_client_hook(name, built)
+            return built
+
         services = build_services(
             self.settings(),
-            s3_client=self.boto3_client("s3"),
-            secrets_client=self.boto3_client("secretsmanager"),
-            dynamodb_client=self.boto3_client("dynamodb"),
+            s3_client=client("s3"),
+            secrets_client=client("secretsmanager"),
+            dynamodb_client=client("dynamodb"),
             endpoint_url=self.endpoint_url,
         )
 
@@ -377,6 +387,21 @@ class LocalStack:
     def resume(self) -> None:
         if self.mapping is not None:
             self.mapping.resume()
+
+    def notification_for(self, key: str) -> str | None:
+        """The body of an S3 notification the function received for this key (for `redeliver`)."""
+        from urllib.parse import unquote_plus
+
+        wanted = self.full_key(key)
+        for invocation in self.mapping.invocations if self.mapping else []:
+            for body in invocation.bodies.values():
+                try:
+                    records = json.loads(body).get("Records") or []
+                except (ValueError, AttributeError):
+                    continue
+                if any(unquote_plus(str(r.get("s3", {}).get("object", {}).get("key", ""))) == wanted for r in records):
+                    return body
+        return None
 
     def redeliver(self, body: str) -> str:
         """Send an S3 notification again, as S3's at-least-once delivery sometimes does."""

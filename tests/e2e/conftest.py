@@ -7,11 +7,13 @@ Reuse them from other test folders with `pytest_plugins = ["tests.e2e.conftest"]
   and the emulator's request log emptied before each test.
 - `make_stack`: a factory for stacks with their own options (idempotency off, wrong credentials,
   another categorizer...); every stack it made is stopped after the test.
+- `wait_until`: a bounded wait that fails the test with what it waited for.
 - `samples`: the sample photographs and the demo unsafe sample, by file name.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -59,3 +61,21 @@ def make_stack() -> Iterator[Callable[..., LocalStack]]:
 @pytest.fixture(scope="session")
 def samples() -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(Path(SAMPLES).iterdir()) if path.suffix != ".md"}
+
+
+def _wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll until `condition()` is truthy; fail the test naming `what` when time runs out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., Any]:
+    """`wait_until(condition, timeout, what)`: a bounded wait that fails loudly."""
+    return _wait_until

@@ -1,0 +1,141 @@
+"""The Imagga emulator speaks the wire contract of imagga-api.md."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from infra.local.imagga_emulator import Faults, ImaggaEmulator
+
+pytestmark = pytest.mark.e2e
+
+AUTH = ("test-key", "test-secret")
+
+
+@pytest.fixture
+def emulator() -> Iterator[ImaggaEmulator]:
+    with ImaggaEmulator(concurrency_limit=1, monthly_limit=1000) as running:
+        yield running
+
+
+def test_wrong_credentials_get_401_with_the_error_envelope(emulator: ImaggaEmulator) -> None:
+    # WHEN a call carries credentials the emulator does not know
+    answer = requests.post(f"{emulator.url}/categories/nsfw_beta", auth=("wrong", "creds"), timeout=5)
+
+    # THEN it is a 401 with Imagga's error status
+    assert answer.status_code == 401
+    assert answer.json()["status"]["type"] == "error"
+
+
+def test_categorization_answers_the_envelope_and_monthly_limit_headers(
+    emulator: ImaggaEmulator, samples: dict[str, bytes]
+) -> None:
+    # WHEN a photo is posted to nsfw_beta
+    files = {"image": ("x.jpg", samples["chelsea.jpg"], "image/jpeg")}
+    answer = requests.post(f"{emulator.url}/categories/nsfw_beta", files=files, auth=AUTH, timeout=10)
+
+    # THEN the body is Imagga's success envelope with nsfw and safe percentages, and the usage headers count it
+    body = answer.json()
+    assert body["status"] == {"text": "", "type": "success"}
+    labels = {c["name"]["en"]: c["confidence"] for c in body["result"]["categories"]}
+    assert set(labels) == {"nsfw", "safe"}
+    assert labels["nsfw"] + labels["safe"] == pytest.approx(100)
+    assert answer.headers["Monthly-Limit"] == "1000"
+    assert answer.headers["Monthly-Limit-Remaining"] == "999"
+    assert int(answer.headers["Monthly-Limit-Reset"]) > 0
+
+
+def test_concurrent_calls_over_the_limit_get_429(emulator: ImaggaEmulator, samples: dict[str, bytes]) -> None:
+    # GIVEN a concurrency limit of 1 and slow answers
+    emulator.set_faults(latency=0.5)
+
+    # WHEN three calls arrive at once
+    def call(_: int) -> int:
+        files = {"image": ("x.jpg", samples["rocket.jpg"], "image/jpeg")}
+        return requests.post(f"{emulator.url}/categories/nsfw_beta", files=files, auth=AUTH, timeout=10).status_code
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        codes = sorted(pool.map(call, range(3)))
+
+    # THEN the ones over the limit are refused with 429, and /usage reports the limit
+    assert 429 in codes and 200 in codes
+    usage = requests.get(f"{emulator.url}/usage", params={"concurrency": 1}, auth=AUTH, timeout=5).json()
+    assert usage["result"]["concurrency"]["max"] == 1
+
+
+def test_upload_delete_and_unknown_upload_id(emulator: ImaggaEmulator, samples: dict[str, bytes]) -> None:
+    # GIVEN an uploaded image
+    files = {"image": ("x.jpg", samples["coffee.jpg"], "image/jpeg")}
+    upload_id = requests.post(f"{emulator.url}/uploads", files=files, auth=AUTH, timeout=5).json()["result"][
+        "upload_id"
+    ]
+
+    # WHEN it is categorized by id, deleted, then asked for again
+    by_id = requests.get(
+        f"{emulator.url}/categories/adult_content", params={"image_upload_id": upload_id}, auth=AUTH, timeout=10
+    )
+    deleted = requests.delete(f"{emulator.url}/uploads/{upload_id}", auth=AUTH, timeout=5)
+    again = requests.get(
+        f"{emulator.url}/categories/adult_content", params={"image_upload_id": upload_id}, auth=AUTH, timeout=5
+    )
+
+    # THEN the categorization uses adult_content's labels, the delete succeeds, and the id is gone (410)
+    assert {c["name"]["en"] for c in by_id.json()["result"]["categories"]} == {"explicit", "safe"}
+    assert deleted.json() == {"status": {"text": "", "type": "success"}}
+    assert again.status_code == 410
+
+
+def test_fixed_scores_by_sha256_are_served_and_logged_as_fixed(emulator: ImaggaEmulator) -> None:
+    # GIVEN bytes registered with fixed scores
+    data = b"registered bytes"
+    emulator.register_scores(hashlib.sha256(data).hexdigest(), {"nsfw": 88.0, "safe": 12.0})
+
+    # WHEN they are categorized
+    files = {"image": ("x.jpg", data, "image/jpeg")}
+    body = requests.post(f"{emulator.url}/categories/nsfw_beta", files=files, auth=AUTH, timeout=5).json()
+
+    # THEN the fixed scores come back and the request log says so
+    assert body["result"]["categories"][0] == {"confidence": 88.0, "name": {"en": "nsfw"}}
+    assert emulator.request_log[-1].scores_source == "fixed"
+
+
+@pytest.mark.parametrize(
+    ("faults", "status"),
+    [
+        (Faults(rate_429=1.0), 429),
+        (Faults(rate_limit_403=1.0), 403),
+        (Faults(rate_500=1.0), 500),
+        (Faults(rate_503=1.0), 503),
+    ],
+)
+def test_fault_rates_answer_the_chosen_error(emulator: ImaggaEmulator, faults: Faults, status: int) -> None:
+    # GIVEN a fault at rate 1
+    emulator.set_faults(faults)
+
+    # WHEN any categorization is asked
+    answer = requests.post(f"{emulator.url}/categories/nsfw_beta", files={"image": ("x", b"x")}, auth=AUTH, timeout=5)
+
+    # THEN it gets that error in the envelope (a limit-403 names the limit, as Imagga's does)
+    assert answer.status_code == status
+    assert answer.json()["status"]["type"] == "error"
+    if status == 403:
+        assert "limit" in answer.json()["status"]["text"]
+
+
+def test_malformed_and_timeout_faults(emulator: ImaggaEmulator) -> None:
+    # GIVEN malformed bodies, then no answer at all
+    emulator.set_faults(rate_malformed=1.0)
+    malformed = requests.post(
+        f"{emulator.url}/categories/nsfw_beta", files={"image": ("x", b"x")}, auth=AUTH, timeout=5
+    )
+    emulator.set_faults(Faults(rate_timeout=1.0, timeout_hold=5.0))
+
+    # WHEN / THEN the first is a 200 that is not JSON, the second outlasts the client's read timeout
+    assert malformed.status_code == 200
+    with pytest.raises(ValueError):
+        malformed.json()
+    with pytest.raises(requests.Timeout):
+        requests.post(f"{emulator.url}/categories/nsfw_beta", files={"image": ("x", b"x")}, auth=AUTH, timeout=(2, 0.3))
