@@ -145,3 +145,30 @@ def test_no_secret_value_reaches_any_log_line_over_a_whole_run(
     assert "refused the API credentials" in captured
     for secret in (SECRET_KEY, SECRET_VALUE, basic):
         assert secret not in captured
+
+
+def test_after_a_rotation_the_refused_cached_credentials_are_read_again_on_the_next_delivery(
+    s3: BaseClient, bucket: str, imagga: FakeImagga, moderation: Moderation
+) -> None:
+    # GIVEN a warm function that has read (and cached) the secret
+    imagga.api_key, imagga.api_secret = SECRET_KEY, SECRET_VALUE
+    arn = _store_secret(moderation, {"api_key": SECRET_KEY, "api_secret": SECRET_VALUE})
+    for name in ("before", "after"):
+        s3.put_object(Bucket=bucket, Key=f"incoming/{name}.jpg", Body=jpeg_bytes(color=GREEN))
+    assert moderation.invoke(sqs_event(s3_notification(s3_record(bucket, "incoming/before.jpg")))).error is None
+
+    # WHEN the secret is rotated (Imagga knows only the new one) and a message is delivered twice
+    rotated = "fake-secret-rotated-4Hc8"
+    moderation.secrets.put_secret_value(
+        SecretId=arn, SecretString=json.dumps({"api_key": SECRET_KEY, "api_secret": rotated})
+    )
+    imagga.api_secret = rotated
+    event = sqs_event(s3_notification(s3_record(bucket, "incoming/after.jpg")))
+    first = moderation.invoke(event)
+    second = moderation.invoke(event)
+
+    # THEN the first delivery fails on the cached secret, the second reads the rotated one and succeeds
+    assert first.failed_message_ids == ["msg-1"]
+    assert second.failed_message_ids == []
+    assert [c.auth for c in imagga.calls[1:]] == [(SECRET_KEY, SECRET_VALUE), (SECRET_KEY, rotated)]
+    assert tags_of(s3, bucket, "incoming/after.jpg")["moderation:status"] == "SAFE"

@@ -10,6 +10,7 @@ import pytest
 from botocore.client import BaseClient
 
 from tests.builders import (
+    batch_operations_event,
     eventbridge_event,
     gif_bytes,
     jpeg_bytes,
@@ -210,3 +211,30 @@ def test_a_message_of_unknown_shape_fails_alone(
     assert tags_of(s3, bucket, "incoming/good.jpg")["moderation:status"] == "SAFE"
     assert len(result.logged("unknown event shape: message fails alone")) == 2
     assert result.metrics["ErrorUnknownEvent"] == 2
+
+
+@pytest.mark.parametrize("schema", ["1.0", "2.0"])
+def test_batch_operations_answer_one_result_per_task(
+    schema: str, s3: BaseClient, bucket: str, imagga: FakeImagga, moderation: Moderation
+) -> None:
+    # GIVEN a safe photo with an awkward key, a photo Imagga keeps failing on, and a key that no longer exists
+    imagga.answer_for_colour(RED, Reply.error(503, "Service Unavailable"))
+    s3.put_object(Bucket=bucket, Key="incoming/archive/old photo(1)+.jpg", Body=jpeg_bytes(color=GREEN))
+    s3.put_object(Bucket=bucket, Key="incoming/archive/busy.jpg", Body=jpeg_bytes(color=RED))
+    moderation.configure(IMAGGA_MAX_ATTEMPTS="2")
+    keys = ("incoming/archive/old photo(1)+.jpg", "incoming/archive/busy.jpg", "incoming/archive/gone.jpg")
+
+    # WHEN a Batch Operations job invokes the function with the three tasks
+    result = moderation.invoke(batch_operations_event(bucket, *keys, schema=schema))
+
+    # THEN each task has its result: done, worth a retry, nothing to do
+    assert result.response is not None, result.error
+    assert result.response["invocationSchemaVersion"] == schema
+    assert [(r["taskId"], r["resultCode"]) for r in result.response["results"]] == [
+        ("task-1", "Succeeded"),
+        ("task-2", "TemporaryFailure"),
+        ("task-3", "Succeeded"),
+    ]
+    assert result.response["results"][0]["resultString"] == "SAFE"
+    assert result.response["results"][2]["resultString"] == "SKIPPED:gone"
+    assert tags_of(s3, bucket, "incoming/archive/old photo(1)+.jpg")["moderation:status"] == "SAFE"
