@@ -188,7 +188,7 @@ def review_app(stack: Stack) -> Iterator[RunningApp]:
         yield RunningApp(url, runtime)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.skip(f"no browser: {CHROMIUM} is missing (make test installs Debian's chromium; apt-get failed?)")

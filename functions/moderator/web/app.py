@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 from flask import Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from ..errors import (
     ImaggaCredentialsError,
@@ -165,6 +165,13 @@ def create_app(service: ReviewService, *, host: str = "127.0.0.1", secret_key: b
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
+        if isinstance(exc, SecurityError):
+            # An untrusted Host: no page (its links would need that host), one line of text.
+            return Response(
+                "Refused: unknown host name. Open the page at the address the command printed.",
+                400,
+                mimetype="text/plain",
+            )
         title = "Refused" if exc.code == 403 else (exc.name or "Error")
         return _error_page(title, str(exc.description or exc.name), exc.code or 500)
 
