@@ -45,6 +45,7 @@ def event_detail(outcome: Outcome) -> dict[str, object]:
         "scores": data["scores"],
         "categorizer": data["categorizer"],
         "action": data["action"],
+        "skipReason": data["skip_reason"],
         "quarantine": quarantine,
         "scannedAt": data["scanned_at"],
     }

@@ -40,6 +40,11 @@ class Once(Protocol):
     def __call__(self, obj: StoredObject, scan: Callable[[StoredObject], Outcome]) -> Outcome: ...
 
 
+#: Skips that subscribers hear about: an upload that vanished before its scan, or one a human
+#: approved. Our own quarantine copies and folder markers are not uploads and stay silent.
+ANNOUNCED_SKIPS = frozenset({SkipReason.GONE, SkipReason.APPROVED})
+
+
 def every_time(obj: StoredObject, scan: Callable[[StoredObject], Outcome]) -> Outcome:
     return scan(obj)
 
@@ -168,4 +173,6 @@ class Moderator:
     def _skipped(self, ref: ObjectRef, reason: SkipReason) -> Outcome:
         outcome = Outcome(ref=ref, action=Action.SKIPPED, skip_reason=reason)
         record_outcome(outcome)
+        if reason in ANNOUNCED_SKIPS:
+            self.publisher.publish(outcome)
         return outcome

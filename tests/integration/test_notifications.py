@@ -114,6 +114,7 @@ def test_a_quarantined_image_is_announced_on_the_bus_with_the_whole_contract(
         "scores": UNSAFE_SCORES,
         "categorizer": "nsfw_beta",
         "action": "quarantined",
+        "skipReason": None,
         "quarantine": {"bucket": versioned_bucket, "key": "quarantine/incoming/beach.jpg"},
         "scannedAt": detail["scannedAt"],
     }
@@ -150,6 +151,28 @@ def test_a_safe_image_is_announced_as_tagged_with_no_quarantine_and_raises_no_al
         "versionId": None,
     }
     assert alerts.bodies() == []
+
+
+def test_an_upload_deleted_before_its_scan_is_announced_as_skipped_and_our_own_copies_are_not(
+    s3: BaseClient, bucket: str, imagga: FakeImagga, moderation: Moderation, event_subscriber: Subscriber
+) -> None:
+    # GIVEN an event for an upload deleted since, and one for a quarantined copy of ours
+    moderation.configure(EVENT_BUS_NAME=BUS)
+    keys = ("incoming/deleted-meanwhile.jpg", "quarantine/incoming/old.jpg")
+
+    # WHEN the function handles both
+    result = moderation.invoke(sqs_event(*(s3_notification(s3_record(bucket, key)) for key in keys)))
+
+    # THEN subscribers hear of the vanished upload only, as skipped/gone; Imagga was never asked
+    assert result.failed_message_ids == []
+    (event,) = event_subscriber.bodies()
+    assert {k: event["detail"][k] for k in ("key", "action", "skipReason", "status")} == {
+        "key": "incoming/deleted-meanwhile.jpg",
+        "action": "skipped",
+        "skipReason": "gone",
+        "status": None,
+    }
+    assert imagga.requests() == []
 
 
 def test_unsafe_and_review_images_raise_alerts_subscribers_can_filter_by_status_and_bucket(

@@ -218,15 +218,15 @@ def test_key_outside_the_incoming_prefix_is_still_moderated() -> None:
     assert outcome.status is Status.SAFE
 
 
-def test_gone_object_is_skipped() -> None:
+def test_gone_object_is_skipped_and_announced() -> None:
     # GIVEN an event for an object deleted since
     world = world_with(UNSAFE)
     # WHEN it is moderated
     outcome = world.moderator.moderate(ObjectRef(BUCKET, "incoming/deleted-meanwhile.jpg"))
-    # THEN it is skipped as gone, after a HEAD only
+    # THEN it is skipped as gone, after a HEAD only, and subscribers hear of it
     assert (outcome.action, outcome.skip_reason) == (Action.SKIPPED, SkipReason.GONE)
     assert world.storage.calls == ["head"]
-    assert world.publisher.published == []
+    assert world.publisher.published == [outcome]
 
 
 # ---- UNSUPPORTED ---------------------------------------------------------------------------------
