@@ -24,7 +24,7 @@ from moderator.web.app import create_app
 from tests.builders import jpeg_bytes
 from tests.integration.fake_imagga import RED
 
-from .conftest import REGION, Stack
+from .conftest import MOTO_CALLER, REGION, Stack
 
 pytestmark = pytest.mark.integration
 
@@ -194,3 +194,26 @@ def _env(stack: Stack) -> dict[str, str]:
     import os
 
     return {**os.environ, **stack.env, "AWS_REGION": REGION}
+
+
+def test_rejecting_a_review_object_left_in_place_deletes_it_and_records_the_reviewer(
+    stack: Stack, client: FlaskClient
+) -> None:
+    # GIVEN an image the function marked REVIEW and left where it was
+    stack.imagga.answer_for_colour(RED, {"nsfw": 3.0, "underwear": 70.0, "safe": 27.0})
+    stack.upload_and_moderate("uploads/maybe.jpg", jpeg_bytes(color=RED))
+    confirmation = client.get("/reject", query_string={"bucket": stack.bucket, "key": "uploads/maybe.jpg"})
+    (token,) = re.findall(r'name="csrf_token" value="([^"]+)"', confirmation.get_data(as_text=True))
+
+    # WHEN the moderator confirms the rejection
+    response = client.post(
+        "/reject",
+        data={"csrf_token": token, "bucket": stack.bucket, "key": "uploads/maybe.jpg", "back": "review_list"},
+        headers={"Origin": "http://localhost"},
+    )
+
+    # THEN it is deleted, and the ledger records REJECTED and who decided
+    assert response.status_code == 303
+    assert stack.keys() == []
+    (decision,) = stack.decisions("uploads/maybe.jpg")
+    assert (decision["status"]["S"], decision["decided_by"]["S"]) == ("REJECTED", MOTO_CALLER)

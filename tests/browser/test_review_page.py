@@ -6,12 +6,14 @@ did is then checked where it matters: in the bucket and in the decisions ledger.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
+from playwright.sync_api import expect
 
 from tests.builders import jpeg_bytes, png_bytes
 from tests.integration.fake_imagga import BLUE, GREEN, RED
@@ -84,7 +86,7 @@ def test_approving_a_quarantined_image_puts_it_back_at_its_original_key_as_appro
     row.get_by_role("button", name="Approve").click()
 
     # THEN the page says so and the quarantine no longer lists it
-    assert page.get_by_role("status").filter(has_text="Approved").is_visible()
+    expect(page.get_by_role("status")).to_contain_text("Approved: ")
     assert _row(page, "uploads/party.jpg").count() == 0
     # AND the object is back at its original key, tagged APPROVED, its scores kept
     assert stack.keys() == ["uploads/party.jpg"]
@@ -108,13 +110,13 @@ def test_rejecting_a_quarantined_image_after_confirmation_deletes_it(
 
     # WHEN the moderator presses Reject, reads the confirmation, and confirms
     _row(page, "uploads/spam.jpg").get_by_role("link", name="Reject…").click()
-    assert page.get_by_role("heading", name="Reject uploads/spam.jpg?").is_visible()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Reject uploads/spam.jpg?")
     assert stack.keys() == ["quarantine/uploads/spam.jpg"]  # nothing happens before the confirmation
     screenshot(page, "reject")
     page.get_by_role("button", name="Delete for good").click()
 
     # THEN it is gone, every version, and the ledger names the reviewer
-    assert page.get_by_role("status").filter(has_text="REJECTED").is_visible()
+    expect(page.get_by_role("status")).to_contain_text("REJECTED: ")
     assert stack.keys() == []
     (decision,) = stack.decisions("uploads/spam.jpg")
     assert (decision["status"]["S"], decision["decided_by"]["S"]) == ("REJECTED", MOTO_CALLER)
@@ -132,6 +134,7 @@ def test_needs_review_lists_review_objects_newest_first_and_approves_them_where_
     # WHEN the moderator opens Needs review
     page.goto(review_app.url)
     page.get_by_role("link", name="Needs review").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Needs review")
 
     # THEN the REVIEW objects are listed newest first, the safe one not at all
     keys = page.locator("tbody .key").all_inner_texts()
@@ -140,6 +143,7 @@ def test_needs_review_lists_review_objects_newest_first_and_approves_them_where_
 
     # WHEN the moderator approves the newer one
     _row(page, "uploads/newer.jpg").get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("status")).to_contain_text("Approved: ")
 
     # THEN it stays where it is, tagged APPROVED, the ledger records the reviewer, and it leaves the list
     assert stack.tags("uploads/newer.jpg")["moderation:status"] == "APPROVED"
@@ -157,6 +161,7 @@ def test_a_key_made_of_html_renders_as_text(stack: Stack, review_app: RunningApp
     page.goto(f"{review_app.url}/quarantine")
     listed = page.locator("tbody .key").first.inner_text()
     page.get_by_role("link", name="Reject…").click()
+    expect(page).to_have_url(re.compile(r"/reject\?"))
     confirmation = page.get_by_role("heading", level=1).inner_text()
 
     # THEN the key is shown as the text it is, no element was injected and no script ran
