@@ -18,21 +18,30 @@ from .conftest import ROOT
 pytestmark = pytest.mark.template
 
 #: Read by Settings but deliberately not deployable: local credentials (the stack uses the secret),
-#: and the decisions ledger / approvals table a later change adds to the template.
-NOT_DEPLOYED = {"IMAGGA_API_KEY", "IMAGGA_API_SECRET", "DECISIONS_TABLE", "DECISIONS_TTL_DAYS", "APPROVALS_TABLE"}
+#: and a separate approvals table (the stack keeps approvals in the decisions ledger).
+NOT_DEPLOYED = {"IMAGGA_API_KEY", "IMAGGA_API_SECRET", "APPROVALS_TABLE"}
 #: Set from resources of the stack rather than from a parameter alone.
 FROM_RESOURCES = {
     "IMAGGA_SECRET_ARN": "ImaggaSecret",
     "IDEMPOTENCY_TABLE": "IdempotencyTable",
+    "DECISIONS_TABLE": "DecisionsTable",
     "ALERT_TOPIC_ARN": "AlertTopic",
 }
 FAKE_RESOURCE_VALUES = {
     "ImaggaSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:imagga-AbCdEf",
     "IdempotencyTable": "stack-IdempotencyTable-ABC",
+    "DecisionsTable": "stack-DecisionsTable-ABC",
     "AlertTopic": "arn:aws:sns:us-east-1:123456789012:stack-AlertTopic-ABC",
 }
 #: Settings fields that stack resources fill, so their values differ from the code's defaults.
-FILLED_BY_THE_STACK = {"imagga_secret_arn", "idempotency_table", "approvals_table", "event_bus_name", "alert_topic_arn"}
+FILLED_BY_THE_STACK = {
+    "imagga_secret_arn",
+    "idempotency_table",
+    "decisions_table",
+    "approvals_table",
+    "event_bus_name",
+    "alert_topic_arn",
+}
 
 
 def settings_variables() -> set[str]:
@@ -135,7 +144,8 @@ def test_template_defaults_are_valid_settings_equal_to_the_codes_defaults(render
     ]
     assert differing == []
     assert deployed.imagga_secret_arn == FAKE_RESOURCE_VALUES["ImaggaSecret"]
-    assert deployed.idempotency_table == deployed.approvals_table == FAKE_RESOURCE_VALUES["IdempotencyTable"]
+    assert deployed.idempotency_table == FAKE_RESOURCE_VALUES["IdempotencyTable"]
+    assert deployed.decisions_table == deployed.approvals_table == FAKE_RESOURCE_VALUES["DecisionsTable"]
 
 
 def _choices(rendered: dict[str, Any]) -> list[tuple[str, str]]:
