@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from moderator import observability
 from tests.builders import FakeLambdaContext
 
 FAKE_AWS_ENVIRONMENT = {
@@ -27,3 +30,12 @@ def fake_aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
+
+
+@pytest.fixture(autouse=True)
+def function_observability() -> Iterator[None]:
+    """Commands run in-process quiet the function's metrics and logs; give the next test them back."""
+    state, level = dict(observability._state), observability.logger.log_level
+    yield
+    observability._state.update(state)
+    observability.logger.setLevel(level)

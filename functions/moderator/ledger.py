@@ -94,11 +94,16 @@ class DynamoDBLedger:
                 UpdateExpression=(
                     "SET #s = :d, decision = :d, decided_by = :who, decided_at = :when, location_key = :loc"
                 ),
+                # Only a scan the ledger knows: an object moderated before the ledger existed gets no stray item.
+                ConditionExpression="attribute_exists(id)",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
+            if code == "ConditionalCheckFailedException":
+                logger.warning("no ledger entry for this scan: decision not recorded", extra={"key": key})
+                return
             if code in ("AccessDeniedException", "ResourceNotFoundException"):
                 raise StorageAccessError(f"cannot record the decision in {self._table}: {code}") from exc
             raise StorageError(f"recording the decision in {self._table} failed: {code}") from exc
