@@ -33,13 +33,6 @@ class ReviewLedger(Protocol):
     ) -> None: ...
 
 
-class NoLedger:
-    def record_review(
-        self, *, bucket: str, key: str, scanned_at: str, decision: str, reviewer: str, when: str, location: str | None
-    ) -> None:
-        return None
-
-
 class NotQuarantinedError(ValueError):
     """The key is not under the quarantine prefix."""
 
@@ -77,27 +70,31 @@ def release(
     target_bucket = to_bucket or quarantined.bucket
     obj = storage.head(quarantined)
     scanned_at = storage.get_tags(obj).get(tags.SCANNED_AT)
-    digest = hashlib.sha256(storage.read(obj)).hexdigest()
-    approvals.record(Approval(target_bucket, target_key, digest, reviewer, now))
+    digest = _approve_bytes(storage, approvals, obj, target_bucket, target_key, reviewer, now)
     version = storage.copy(obj, target_bucket, target_key, only_if_absent=True)
     released = storage.head(ObjectRef(target_bucket, target_key, version))
-    previous = storage.get_tags(released)
-    # Keep the scores that sent it to quarantine next to the human's decision.
-    kept = [(k, v) for k, v in previous.items() if tags.is_moderation_key(k) and k not in (tags.STATUS, tags.REASON)]
-    ours = [(tags.STATUS, str(Status.APPROVED)), (tags.REVIEWED_AT, now), *kept]
-    storage.put_tags(released, tags.merge(previous, ours).tags)
+    _tag_approved(storage, released, now)
     storage.delete(obj)
-    if scanned_at:
-        (ledger or NoLedger()).record_review(
-            bucket=target_bucket,
-            key=target_key,
-            scanned_at=scanned_at,
-            decision=str(Status.APPROVED),
-            reviewer=reviewer,
-            when=now,
-            location=target_key,
-        )
+    _record(ledger, target_bucket, target_key, scanned_at, str(Status.APPROVED), reviewer, now, target_key)
     return Released(target_bucket, target_key, version, digest)
+
+
+def approve_in_place(
+    storage: ReviewStorage,
+    approvals: Approvals,
+    ref: ObjectRef,
+    *,
+    reviewer: str,
+    now: str,
+    ledger: ReviewLedger | None = None,
+) -> Released:
+    """A `REVIEW` object left where it was: record the approval of these bytes, then say so in its tags."""
+    obj = storage.head(ref)
+    scanned_at = storage.get_tags(obj).get(tags.SCANNED_AT)
+    digest = _approve_bytes(storage, approvals, obj, obj.bucket, obj.key, reviewer, now)
+    _tag_approved(storage, obj, now)
+    _record(ledger, obj.bucket, obj.key, scanned_at, str(Status.APPROVED), reviewer, now, obj.key)
+    return Released(obj.bucket, obj.key, obj.version_id, digest)
 
 
 def purge(
@@ -106,27 +103,79 @@ def purge(
     key: str,
     *,
     quarantine_prefix: str,
+    source_bucket: str | None = None,
     reviewer: str = "unknown",
     now: str = "",
     ledger: ReviewLedger | None = None,
 ) -> int:
     """Delete every version of a quarantined key, so no byte of it stays readable. Returns the count.
 
-    Recorded in the ledger as REJECTED against the scan that quarantined it.
+    Recorded in the ledger as REJECTED against the scan that quarantined it (in `source_bucket`
+    when the quarantine is a bucket of its own).
     """
     source_key = original_key(key, quarantine_prefix)  # refuses keys outside the quarantine
+    return _delete_for_good(storage, bucket, key, source_bucket or bucket, source_key, reviewer, now, ledger)
+
+
+def reject_in_place(
+    storage: ReviewStorage, ref: ObjectRef, *, reviewer: str, now: str, ledger: ReviewLedger | None = None
+) -> int:
+    """A `REVIEW` object left where it was, rejected: every version deleted, recorded as REJECTED."""
+    return _delete_for_good(storage, ref.bucket, ref.key, ref.bucket, ref.key, reviewer, now, ledger)
+
+
+def _approve_bytes(
+    storage: ReviewStorage, approvals: Approvals, obj: StoredObject, bucket: str, key: str, reviewer: str, now: str
+) -> str:
+    """Record the approval before anything moves, so the event a copy raises already finds it."""
+    digest = hashlib.sha256(storage.read(obj)).hexdigest()
+    approvals.record(Approval(bucket, key, digest, reviewer, now))
+    return digest
+
+
+def _tag_approved(storage: ReviewStorage, obj: StoredObject, now: str) -> None:
+    """APPROVED and reviewed-at, keeping the scores that made it doubtful next to the human's decision."""
+    previous = storage.get_tags(obj)
+    kept = [(k, v) for k, v in previous.items() if tags.is_moderation_key(k) and k not in (tags.STATUS, tags.REASON)]
+    ours = [(tags.STATUS, str(Status.APPROVED)), (tags.REVIEWED_AT, now), *kept]
+    storage.put_tags(obj, tags.merge(previous, ours).tags)
+
+
+def _delete_for_good(
+    storage: ReviewStorage,
+    bucket: str,
+    key: str,
+    scanned_bucket: str,
+    scanned_key: str,
+    reviewer: str,
+    now: str,
+    ledger: ReviewLedger | None,
+) -> int:
     scanned_at = storage.get_tags(storage.head(ObjectRef(bucket, key))).get(tags.SCANNED_AT)
     versions = storage.version_ids(bucket, key)
     for version_id in versions:
         storage.delete_version(bucket, key, version_id)
-    if scanned_at:
-        (ledger or NoLedger()).record_review(
+    _record(ledger, scanned_bucket, scanned_key, scanned_at, REJECTED, reviewer, now, None)
+    return len(versions)
+
+
+def _record(
+    ledger: ReviewLedger | None,
+    bucket: str,
+    key: str,
+    scanned_at: str | None,
+    decision: str,
+    reviewer: str,
+    now: str,
+    location: str | None,
+) -> None:
+    if ledger is not None and scanned_at:
+        ledger.record_review(
             bucket=bucket,
-            key=source_key,
+            key=key,
             scanned_at=scanned_at,
-            decision=REJECTED,
+            decision=decision,
             reviewer=reviewer,
             when=now,
-            location=None,
+            location=location,
         )
-    return len(versions)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,13 +19,22 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import tags
-from ..approvals import Approval, Approvals, DynamoDBApprovals
+from ..approvals import Approvals, DynamoDBApprovals
 from ..assessment import Assessment, Categorizer, assess
 from ..errors import PermanentError, StorageAccessError, StorageError
 from ..imaging import PreparedImage, UnsupportedImageError, prepare
 from ..ledger import DynamoDBLedger
 from ..model import ObjectRef, Reason, Status, StoredObject
-from ..review import REJECTED, NotQuarantinedError, Released, original_key, purge, release
+from ..review import (
+    REJECTED,
+    NotQuarantinedError,
+    Released,
+    approve_in_place,
+    original_key,
+    purge,
+    reject_in_place,
+    release,
+)
 from ..settings import Settings
 from ..storage import S3Storage
 
@@ -253,41 +261,21 @@ class ReviewService:
         return None
 
     def _approve_in_place(self, bucket: str, key: str) -> Decision:
-        """A `REVIEW` object left where it was: record the approval of these bytes, then say so in its tags."""
-        obj = self.storage.head(ObjectRef(bucket, key))
-        current = self.storage.get_tags(obj)
-        reviewer, now = self.who(), self.clock()
-        digest = hashlib.sha256(self.storage.read(obj)).hexdigest()
-        self.approvals().record(Approval(bucket, key, digest, reviewer, now))
-        kept = [(k, v) for k, v in current.items() if tags.is_moderation_key(k) and k not in (tags.STATUS, tags.REASON)]
-        ours = [(tags.STATUS, str(Status.APPROVED)), (tags.REVIEWED_AT, now), *kept]
-        self.storage.put_tags(obj, tags.merge(current, ours).tags)
-        self._record(bucket, key, current, str(Status.APPROVED), reviewer, now, key)
+        approve_in_place(
+            self.storage,
+            self.approvals(),
+            ObjectRef(bucket, key),
+            reviewer=self.who(),
+            now=self.clock(),
+            ledger=self.optional_ledger(),
+        )
         return Decision(str(Status.APPROVED), bucket, key)
 
     def _reject_in_place(self, bucket: str, key: str) -> Decision:
-        """Delete every version, so no byte of the rejected image stays readable."""
-        current = self.storage.get_tags(self.storage.head(ObjectRef(bucket, key)))
-        reviewer, now = self.who(), self.clock()
-        for version_id in self.storage.version_ids(bucket, key):
-            self.storage.delete_version(bucket, key, version_id)
-        self._record(bucket, key, current, REJECTED, reviewer, now, None)
+        reject_in_place(
+            self.storage, ObjectRef(bucket, key), reviewer=self.who(), now=self.clock(), ledger=self.optional_ledger()
+        )
         return Decision(REJECTED, bucket, key)
-
-    def _record(
-        self, bucket: str, key: str, current: dict[str, str], decision: str, reviewer: str, now: str, where: str | None
-    ) -> None:
-        ledger, scanned_at = self.optional_ledger(), current.get(tags.SCANNED_AT)
-        if ledger is not None and scanned_at:
-            ledger.record_review(
-                bucket=bucket,
-                key=key,
-                scanned_at=scanned_at,
-                decision=decision,
-                reviewer=reviewer,
-                when=now,
-                location=where,
-            )
 
 
 def _scores(current: dict[str, str]) -> dict[str, float]:
