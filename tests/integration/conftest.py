@@ -54,8 +54,12 @@ def imagga(imagga_server: HTTPServer) -> Iterator[FakeImagga]:
 
 
 @pytest.fixture(autouse=True)
-def function_observability(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Log at INFO and emit metrics, as deployed, even if an operator-command test turned them down."""
+def observability_as_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Log at INFO and emit metrics, as deployed, whatever the shell or an earlier test set.
+
+    tests/conftest.py restores the state after each test; this sets it before, and clears the
+    Powertools variables that would silence the metrics these tests assert on.
+    """
     for name in ("POWERTOOLS_DEV", "POWERTOOLS_METRICS_DISABLED"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setitem(observability._state, "metrics", True)
