@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import click
 import requests
 
 from ..errors import ModeratorError, PermanentError, TransientError
@@ -21,7 +22,10 @@ def read_source(source: str, runtime: Runtime, max_bytes: int) -> bytes:
     if source.startswith(("http://", "https://")):
         return download(source, max_bytes)
     if source.startswith("s3://"):
-        location = parse_s3_url(source)
+        try:
+            location = parse_s3_url(source)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="PATH_OR_URL") from exc
         storage = runtime.storage
         obj = storage.head(ObjectRef(location.bucket, location.key))
         if obj.size > max_bytes:
