@@ -71,7 +71,18 @@ class Runtime:
 
     @cached_property
     def services(self) -> Services:
-        return build_services(self.settings, s3_client=self.s3, endpoint_url=self.endpoint_url)
+        # Every client from `self.client`, so --region / AWS_REGION reach them all (boto3 alone reads
+        # only AWS_DEFAULT_REGION); only those the settings need are made.
+        settings = self.settings
+        return build_services(
+            settings,
+            s3_client=self.s3,
+            secrets_client=self.client("secretsmanager") if settings.imagga_secret_arn else None,
+            dynamodb_client=self.client("dynamodb") if settings.approvals_table or settings.decisions_table else None,
+            events_client=self.client("events") if settings.event_bus_name else None,
+            sns_client=self.client("sns") if settings.alert_topic_arn else None,
+            endpoint_url=self.endpoint_url,
+        )
 
     @property
     def imagga(self) -> ImaggaClient:
