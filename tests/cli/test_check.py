@@ -115,3 +115,23 @@ def test_check_of_a_local_file_needs_no_aws_endpoint(cli: Cli, tmp_path: Path) -
 
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["status"] in ("SAFE", "REVIEW", "UNSAFE")
+
+
+def test_aws_region_alone_is_enough_for_every_client_the_command_makes(cli: Cli, stack: LocalStack) -> None:
+    # GIVEN the region only in AWS_REGION (boto3 itself reads AWS_DEFAULT_REGION), and an approvals
+    # table and the Imagga secret in Secrets Manager, so DynamoDB and Secrets Manager clients are needed too
+    assert stack.idempotency_table
+
+    result = cli(
+        "check",
+        str(COFFEE),
+        "--json",
+        AWS_DEFAULT_REGION=None,
+        APPROVALS_TABLE=stack.idempotency_table,
+        IMAGGA_API_KEY=None,
+        IMAGGA_API_SECRET=None,
+        IMAGGA_SECRET_ARN=stack.secret_arn,
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "SAFE"
