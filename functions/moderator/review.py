@@ -13,6 +13,7 @@ from typing import Protocol
 
 from . import tags
 from .approvals import Approval, Approvals
+from .errors import ObjectChangedError, ObjectGoneError, PermanentError
 from .model import ObjectRef, Status, StoredObject
 
 
@@ -31,6 +32,12 @@ class ReviewLedger(Protocol):
     def record_review(
         self, *, bucket: str, key: str, scanned_at: str, decision: str, reviewer: str, when: str, location: str | None
     ) -> None: ...
+
+
+class OriginalKeyTakenError(PermanentError):
+    """Something was uploaded at the original key since: releasing would overwrite it."""
+
+    kind = "original-key-taken"
 
 
 class NotQuarantinedError(ValueError):
@@ -69,9 +76,14 @@ def release(
     target_key = original_key(quarantined.key, quarantine_prefix)
     target_bucket = to_bucket or quarantined.bucket
     obj = storage.head(quarantined)
+    _refuse_if_taken(storage, target_bucket, target_key)
     scanned_at = storage.get_tags(obj).get(tags.SCANNED_AT)
     digest = _approve_bytes(storage, approvals, obj, target_bucket, target_key, reviewer, now)
-    version = storage.copy(obj, target_bucket, target_key, only_if_absent=True)
+    try:
+        version = storage.copy(obj, target_bucket, target_key, only_if_absent=True)
+    except ObjectChangedError as exc:
+        # The copy's IfNoneMatch lost a race with a new upload at the original key.
+        raise OriginalKeyTakenError(f"s3://{target_bucket}/{target_key} was uploaded meanwhile: nothing moved") from exc
     released = storage.head(ObjectRef(target_bucket, target_key, version))
     _tag_approved(storage, released, now)
     storage.delete(obj)
@@ -122,6 +134,17 @@ def reject_in_place(
 ) -> int:
     """A `REVIEW` object left where it was, rejected: every version deleted, recorded as REJECTED."""
     return _delete_for_good(storage, ref.bucket, ref.key, ref.bucket, ref.key, reviewer, now, ledger)
+
+
+def _refuse_if_taken(storage: ReviewStorage, bucket: str, key: str) -> None:
+    """Never overwrite what sits at the original key now: it is a newer upload with its own verdict."""
+    try:
+        storage.head(ObjectRef(bucket, key))
+    except ObjectGoneError:
+        return
+    raise OriginalKeyTakenError(
+        f"s3://{bucket}/{key} holds a newer object: release refused, the image stays in quarantine"
+    )
 
 
 def _approve_bytes(

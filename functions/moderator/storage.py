@@ -167,12 +167,12 @@ def _translated(ref: ObjectRef | StoredObject) -> Iterator[None]:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
         operation = exc.operation_name
+        if code == "NoSuchBucket":
+            raise StorageAccessError(f"{operation}: the bucket {ref.bucket} does not exist") from exc
         if code in GONE_CODES or status == "404":
             raise ObjectGoneError(f"{operation}: {where} no longer exists ({code})") from exc
         if code in CHANGED_CODES or status == "412":
             raise ObjectChangedError(f"{operation}: {where} changed since it was scanned") from exc
-        if code == "NoSuchBucket":
-            raise StorageAccessError(f"{operation}: the bucket {ref.bucket} does not exist") from exc
         if code in ACCESS_CODES or status == "403":
             raise StorageAccessError(f"{operation}: access to {where} denied ({code})") from exc
         raise StorageError(f"{operation}: {where} failed ({code or status})") from exc

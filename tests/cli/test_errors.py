@@ -49,13 +49,13 @@ def test_with_wrong_imagga_credentials_check_exits_2(cli: Cli) -> None:
 def test_backfill_of_a_missing_bucket_says_the_bucket_does_not_exist(cli: Cli) -> None:
     result = cli("backfill", "s3://no-such-bucket-here/incoming/")
 
-    assert_one_line_error(result, EXIT_FAILED, "no-such-bucket-here", "NoSuchBucket")
+    assert_one_line_error(result, EXIT_FAILED, "no-such-bucket-here", "does not exist")
 
 
 def test_quarantine_list_of_a_missing_bucket_says_the_bucket_does_not_exist(cli: Cli) -> None:
     result = cli("quarantine", "list", "s3://no-such-bucket-here")
 
-    assert_one_line_error(result, EXIT_FAILED, "no-such-bucket-here", "NoSuchBucket")
+    assert_one_line_error(result, EXIT_FAILED, "no-such-bucket-here", "does not exist")
 
 
 def test_backfill_denied_by_s3_says_access_denied(cli: Cli, stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:

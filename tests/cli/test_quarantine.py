@@ -6,13 +6,11 @@ import hashlib
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
-import boto3
 import pytest
 from infra.local.stack import DEMO_UNSAFE_SAMPLE, SAMPLES, LocalStack
 
-from tests.cli.conftest import Cli, as_tagging, tags_of, versions_of, wait_until
+from tests.cli.conftest import Cli, as_tagging, assert_one_line_error, tags_of, versions_of, wait_until
 from tests.e2e.conftest import FAST, FAST_IMAGGA_ENV
 
 UNSAFE = DEMO_UNSAFE_SAMPLE.read_bytes()
@@ -131,24 +129,23 @@ def test_an_uploaded_approved_tag_does_not_stop_quarantine(stack: LocalStack) ->
     assert stack.object_status(key).location == "quarantine"
 
 
-def test_release_asks_s3_not_to_replace_an_object_that_took_the_original_key(
-    cli: Cli, stack: LocalStack, review_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+def test_release_refuses_to_replace_an_object_that_took_the_original_key(
+    cli: Cli, stack: LocalStack, review_env: dict[str, str]
 ) -> None:
     # GIVEN a quarantined image whose key a new upload has taken since
     key, quarantined = quarantine_one(stack)
-    stack.upload(key, (SAMPLES / "coffee.jpg").read_bytes())
+    newer = (SAMPLES / "coffee.jpg").read_bytes()
+    stack.upload(key, newer)
     assert stack.wait_for_status([key])[key].status == "SAFE"
-    # AND a record of the CopyObject calls the command makes (moto ignores IfNoneMatch on copies)
-    sent: list[dict[str, Any]] = []
-    session = boto3.session.Session()
-    session.events.register("provide-client-params.s3.CopyObject", lambda params, **_: sent.append(dict(params)))
-    monkeypatch.setattr(boto3, "DEFAULT_SESSION", session)
 
     # WHEN the operator releases the quarantined one
-    cli("quarantine", "release", f"s3://{stack.bucket}/{quarantined}", **review_env)
+    result = cli("quarantine", "release", f"s3://{stack.bucket}/{quarantined}", **review_env)
 
-    # THEN the copy to the original key was conditional on nothing being there
-    assert [(p["Key"], p.get("IfNoneMatch")) for p in sent] == [(key, "*")]
+    # THEN it is refused in one line, the newer upload is untouched and the image stays in quarantine
+    assert_one_line_error(result, 1, "newer object", "stays in quarantine")
+    s3 = stack.boto3_client("s3")
+    assert s3.get_object(Bucket=stack.bucket, Key=stack.full_key(key))["Body"].read() == newer
+    assert len(versions_of(stack, quarantined)) == 1
 
 
 def test_purge_of_one_key_deletes_every_version(cli: Cli, stack: LocalStack, review_env: dict[str, str]) -> None:

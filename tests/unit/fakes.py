@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from moderator.approvals import Approval
-from moderator.errors import ModeratorError, ObjectGoneError
+from moderator.errors import ModeratorError, ObjectChangedError, ObjectGoneError
 from moderator.model import Categorization, ObjectRef, Outcome, StoredObject
 
 
@@ -75,9 +75,11 @@ class FakeStorage:
         self._call("put_tags", obj.key)
         self._get(obj.bucket, obj.key).tags = dict(tags)
 
-    def copy(self, obj: StoredObject, bucket: str, key: str) -> str | None:
+    def copy(self, obj: StoredObject, bucket: str, key: str, *, only_if_absent: bool = False) -> str | None:
         self._call("copy", obj.key)
         source = self._get(obj.bucket, obj.key)
+        if only_if_absent and (bucket, key) in self.objects:
+            raise ObjectChangedError(f"s3://{bucket}/{key} exists (IfNoneMatch)")
         self.objects[(bucket, key)] = StoredItem(source.data, dict(source.tags), None)
         return None
 
