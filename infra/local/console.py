@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from .stack import AWS_KEY, AWS_SECRET, LocalStack, ObjectStatus
+from .stack import AWS_KEY, AWS_SECRET, IMAGGA_KEY, IMAGGA_SECRET, LocalStack, ObjectStatus
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,6 +53,9 @@ def commands(stack: LocalStack, example: str = "infra/local/samples/chelsea.jpg"
         [
             f"  export AWS_ACCESS_KEY_ID={AWS_KEY} AWS_SECRET_ACCESS_KEY={AWS_SECRET}"
             f" AWS_DEFAULT_REGION={stack.region}",
+            "  # for the operator commands (python -m moderator ... --endpoint-url ...):",
+            f"  export IMAGGA_API_ENDPOINT={stack.imagga_url} IMAGGA_API_KEY={IMAGGA_KEY}"
+            f" IMAGGA_API_SECRET={IMAGGA_SECRET} DECISIONS_TABLE={stack.decisions_table}",
             f"  {aws} s3 cp {shlex.quote(example)} {target}",
             f"  {aws} s3api get-object-tagging --bucket {stack.bucket} "
             f"--key {shlex.quote(stack.incoming_prefix + Path(example).name)}",

@@ -130,6 +130,8 @@ class LocalStack:
         self.endpoint_url = ""
         self.queue_url = self.queue_arn = self.dlq_url = self.dlq_arn = self.secret_arn = ""
         self.idempotency_table: str | None = f"{self.name}-idempotency" if idempotency else None
+        #: The decisions ledger, as the template creates it; approvals are kept there too.
+        self.decisions_table = f"{self.name}-decisions"
         self.mapping: EventSourceMapping | None = None
         self._started = False
 
@@ -210,6 +212,7 @@ class LocalStack:
         }
         if self.idempotency_table:
             env["IDEMPOTENCY_TABLE"] = self.idempotency_table
+        env["DECISIONS_TABLE"] = self.decisions_table
         env.update(self._env_overrides)
         return env
 
@@ -290,6 +293,26 @@ class LocalStack:
                 TableName=self.idempotency_table,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
             )
+        self.boto3_client("dynamodb").create_table(
+            TableName=self.decisions_table,
+            AttributeDefinitions=[
+                {"AttributeName": "id", "AttributeType": "S"},
+                {"AttributeName": "status", "AttributeType": "S"},
+                {"AttributeName": "scanned_at", "AttributeType": "S"},
+            ],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "by-status",
+                    "KeySchema": [
+                        {"AttributeName": "status", "KeyType": "HASH"},
+                        {"AttributeName": "scanned_at", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
         key, secret = (IMAGGA_KEY, IMAGGA_SECRET) if not self.wrong_credentials else ("wrong-key", "wrong-secret")
         self.secret_arn = self.boto3_client("secretsmanager").create_secret(
             Name=f"{self.name}/imagga", SecretString=json.dumps({"api_key": key, "api_secret": secret})
@@ -443,6 +466,7 @@ class LocalStack:
             "queue_url": self.queue_url,
             "dlq_url": self.dlq_url,
             "idempotency_table": self.idempotency_table,
+            "decisions_table": self.decisions_table,
             "secret_arn": self.secret_arn,
             "imagga_url": self.imagga_url,
             "categorizer": self.categorizer,

@@ -18,16 +18,8 @@ UNSAFE = DEMO_UNSAFE_SAMPLE.read_bytes()
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    """The function records its decisions (and finds approvals) in a decisions ledger, as deployed."""
-    name = f"moderator-local-{uuid.uuid4().hex[:8]}"
-    table = f"{name}-decisions"
-    with LocalStack(**FAST, name=name, env={**FAST_IMAGGA_ENV, "DECISIONS_TABLE": table}) as running:
-        running.boto3_client("dynamodb").create_table(
-            TableName=table,
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    """The function records its decisions (and finds approvals) in the stack's decisions ledger, as deployed."""
+    with LocalStack(**FAST, name=f"moderator-local-{uuid.uuid4().hex[:8]}", env=FAST_IMAGGA_ENV) as running:
         yield running
 
 
