@@ -29,6 +29,29 @@ STATUS_INDEX = "by-status"
 DAY = 86_400
 
 
+def table_definition(name: str) -> dict[str, Any]:
+    """`CreateTable` arguments matching the template's DecisionsTable (local stacks and tests use it)."""
+    key = {"AttributeName": "id", "KeyType": "HASH"}
+    return {
+        "TableName": name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": attribute, "AttributeType": "S"} for attribute in ("id", "status", "scanned_at")
+        ],
+        "KeySchema": [key],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "scanned_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
 def decision_id(bucket: str, key: str, scanned_at: str) -> str:
     return f"decision#{bucket}#{key}#{scanned_at}"
 

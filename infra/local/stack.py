@@ -29,6 +29,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from moderator.ledger import table_definition as decisions_table_definition
+
 from .event_source import EventSourceMapping, Handler
 from .imagga_emulator import Faults, ImaggaEmulator
 from .template_defaults import TemplateDefaults, template_defaults
@@ -293,26 +295,7 @@ class LocalStack:
                 TableName=self.idempotency_table,
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
             )
-        self.boto3_client("dynamodb").create_table(
-            TableName=self.decisions_table,
-            AttributeDefinitions=[
-                {"AttributeName": "id", "AttributeType": "S"},
-                {"AttributeName": "status", "AttributeType": "S"},
-                {"AttributeName": "scanned_at", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                {
-                    "IndexName": "by-status",
-                    "KeySchema": [
-                        {"AttributeName": "status", "KeyType": "HASH"},
-                        {"AttributeName": "scanned_at", "KeyType": "RANGE"},
-                    ],
-                    "Projection": {"ProjectionType": "ALL"},
-                }
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        self.boto3_client("dynamodb").create_table(**decisions_table_definition(self.decisions_table))
         key, secret = (IMAGGA_KEY, IMAGGA_SECRET) if not self.wrong_credentials else ("wrong-key", "wrong-secret")
         self.secret_arn = self.boto3_client("secretsmanager").create_secret(
             Name=f"{self.name}/imagga", SecretString=json.dumps({"api_key": key, "api_secret": secret})

@@ -28,7 +28,7 @@ from werkzeug.serving import make_server
 
 from moderator.cli.review_cmd import review_service
 from moderator.cli.runtime import Runtime
-from moderator.ledger import STATUS_INDEX
+from moderator.ledger import table_definition
 from moderator.model import ObjectRef, Outcome
 from moderator.settings import Settings
 from moderator.web.app import create_app
@@ -54,26 +54,7 @@ MOTO_CALLER = "arn:aws:sts::123456789012:user/moto"
 
 def create_decisions_table(dynamodb: BaseClient, name: str) -> None:
     """Like the template's: partition key `id`, index `by-status` (status, scanned_at)."""
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "id", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "scanned_at", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": STATUS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "scanned_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    dynamodb.create_table(**table_definition(name))
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.client import BaseClient
 
 from moderator.approvals import DynamoDBApprovals
-from moderator.ledger import STATUS_INDEX, DynamoDBLedger, decision_id
+from moderator.ledger import DynamoDBLedger, decision_id, table_definition
 from moderator.model import Action, ObjectRef, Outcome, Status
 from moderator.review import REJECTED, purge, release
 from moderator.storage import S3Storage
@@ -36,26 +36,7 @@ REVIEWER = "arn:aws:iam::123456789012:user/reviewer-test"
 
 
 def create_decisions_table(dynamodb: BaseClient, name: str = TABLE) -> str:
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "id", "AttributeType": "S"},
-            {"AttributeName": "status", "AttributeType": "S"},
-            {"AttributeName": "scanned_at", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": STATUS_INDEX,
-                "KeySchema": [
-                    {"AttributeName": "status", "KeyType": "HASH"},
-                    {"AttributeName": "scanned_at", "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-    )
+    dynamodb.create_table(**table_definition(name))
     return name
 
 
