@@ -38,6 +38,22 @@ def is_moderation_key(key: str) -> bool:
     return key.startswith(PREFIX)
 
 
+#: Moderation tags that are not scores.
+NOT_SCORES = frozenset({STATUS, REASON, SCANNED_AT, CATEGORIZER, REVIEWED_AT})
+
+
+def scores_from(tag_set: dict[str, str]) -> dict[str, float]:
+    """The scores an object carries, by label; a `moderation:*` tag that is not a number is not a score."""
+    scores: dict[str, float] = {}
+    for name, value in tag_set.items():
+        if is_moderation_key(name) and name not in NOT_SCORES:
+            try:
+                scores[name.removeprefix(PREFIX)] = float(value)
+            except ValueError:
+                continue
+    return scores
+
+
 def verdict_tags(verdict: Verdict, scanned_at: str) -> list[tuple[str, str]]:
     """Our tags in budget order: status, reason, deciding score, other scores, scanned-at, categorizer."""
     ordered: list[tuple[str, str]] = [(STATUS, str(verdict.status))]

@@ -57,7 +57,7 @@ def test_quarantine_list_shows_each_quarantined_object_with_its_scores(cli: Cli,
     row = rows[quarantined]
     assert row["original_key"] == key
     assert row["status"] == "UNSAFE"
-    assert row["scores"]["nsfw"] == "97.50"
+    assert row["scores"]["nsfw"] == 97.5
     assert row["scanned_at"]
     assert table.exit_code == 0, table.output
     assert quarantined in table.stdout and "nsfw=97.50" in table.stdout

@@ -13,7 +13,7 @@ from ..approvals import DynamoDBApprovals
 from ..ledger import DynamoDBLedger
 from ..model import ObjectRef, StoredObject
 from ..review import NotQuarantinedError, original_key, purge, release
-from .output import console, print_json, print_table
+from .output import console, format_scores, print_json, print_table
 from .runtime import Runtime, now_utc, parse_s3_url, with_runtime
 
 
@@ -41,12 +41,7 @@ def list_quarantine(runtime: Runtime, location: str, as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for item in runtime.storage.list_objects(bucket, prefix):
         current = runtime.storage.get_tags(StoredObject(bucket, item.key, None, item.etag, item.size))
-        scores = {
-            k.removeprefix(tags.PREFIX): v
-            for k, v in current.items()
-            if tags.is_moderation_key(k)
-            and k not in (tags.STATUS, tags.REASON, tags.SCANNED_AT, tags.CATEGORIZER, tags.REVIEWED_AT)
-        }
+        scores = tags.scores_from(current)
         rows.append(
             {
                 "key": item.key,
@@ -69,7 +64,7 @@ def list_quarantine(runtime: Runtime, location: str, as_json: bool) -> None:
                 r["key"],
                 r["original_key"],
                 r["status"],
-                " ".join(f"{k}={v}" for k, v in r["scores"].items()),
+                format_scores(r["scores"]),
                 r["scanned_at"],
             )
             for r in rows

@@ -38,8 +38,6 @@ from ..review import (
 from ..settings import Settings
 from ..storage import S3Storage
 
-#: Moderation tags that are not scores.
-NOT_SCORES = frozenset({tags.STATUS, tags.REASON, tags.SCANNED_AT, tags.CATEGORIZER, tags.REVIEWED_AT})
 THUMBNAIL_SHORT_SIDE = 240
 PREVIEW_SHORT_SIDE = 360
 
@@ -170,7 +168,7 @@ class ReviewService:
                     key=key,
                     original_key=key[len(prefix) :],
                     status=current.get(tags.STATUS),
-                    scores=_scores(current),
+                    scores=tags.scores_from(current),
                     scanned_at=current.get(tags.SCANNED_AT),
                     quarantined=True,
                 )
@@ -188,7 +186,7 @@ class ReviewService:
             key=key,
             original_key=key[len(prefix) :] if quarantined else key,
             status=current.get(tags.STATUS),
-            scores=_scores(current),
+            scores=tags.scores_from(current),
             scanned_at=current.get(tags.SCANNED_AT),
             quarantined=quarantined,
         )
@@ -276,17 +274,6 @@ class ReviewService:
             self.storage, ObjectRef(bucket, key), reviewer=self.who(), now=self.clock(), ledger=self.optional_ledger()
         )
         return Decision(REJECTED, bucket, key)
-
-
-def _scores(current: dict[str, str]) -> dict[str, float]:
-    scores: dict[str, float] = {}
-    for name, value in current.items():
-        if tags.is_moderation_key(name) and name not in NOT_SCORES:
-            try:
-                scores[name.removeprefix(tags.PREFIX)] = float(value)
-            except ValueError:
-                continue  # someone else's moderation:* tag: not a score
-    return scores
 
 
 def _encode_key(key: dict[str, Any] | None) -> str | None:
