@@ -6,6 +6,7 @@ is reached the same way everywhere. No I/O of its own: Imagga is reached through
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,6 +24,26 @@ class Categorizer(Protocol):
     categorizer: str
 
     def categorize(self, image: bytes, content_type: str = ..., deadline: Deadline | None = ...) -> Categorization: ...
+
+
+class CallLimit:
+    """At most `slots` Imagga calls at once, whatever the number of workers.
+
+    Imagga plans allow very few concurrent calls. With one worker per slot, a slot idles while its
+    worker reads, downscales and tags; with more workers than slots, those steps overlap the calls
+    of others and the plan's concurrency stays in use.
+    """
+
+    def __init__(self, categorizer: Categorizer, slots: int) -> None:
+        self.categorizer = categorizer.categorizer
+        self._inner = categorizer
+        self._slots = threading.BoundedSemaphore(slots)
+
+    def categorize(
+        self, image: bytes, content_type: str = "image/jpeg", deadline: Deadline | None = None
+    ) -> Categorization:
+        with self._slots:
+            return self._inner.categorize(image, content_type, deadline)
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -21,6 +22,9 @@ from .events import batch_tasks, refs_from_message, refs_from_payload
 from .model import ObjectRef
 from .observability import logger, record_error
 from .pipeline import Moderator
+
+#: SQS messages of one batch handled at once by one instance.
+RECORDS_IN_FLIGHT = 2
 
 
 class RecordsFailedError(ModeratorError):
@@ -36,28 +40,39 @@ def deadline_of(context: LambdaContext | None) -> Deadline | None:
 
 
 def handle_sqs(event: dict[str, Any], context: LambdaContext | None, moderator: Moderator) -> dict[str, Any]:
+    """Two messages at a time: one is with Imagga while the other is read, downscaled or tagged.
+
+    The moderator lets one Imagga call out at a time (wiring.py), so the instance still counts as
+    one of the event source's MaximumConcurrency against the Imagga plan.
+    """
     deadline = deadline_of(context)
     max_receive = moderator.settings.max_receive_count
 
-    def record_handler(record: SQSRecord) -> None:
+    def handle(record: SQSRecord) -> None:
         receive_count = int(record.attributes.approximate_receive_count or 1)
-        logger.append_keys(message_id=record.message_id, receive_count=receive_count)
+        logger.thread_safe_append_keys(message_id=record.message_id, receive_count=receive_count)
         try:
-            refs = refs_from_message(record.body)
-        except ModeratorError as exc:
-            logger.error("unknown event shape: message fails alone", extra={"error": str(exc)})
-            record_error(exc.kind)
-            raise
-        _moderate_all(refs, moderator, deadline, last_attempt=receive_count >= max_receive)
+            try:
+                refs = refs_from_message(record.body)
+            except ModeratorError as exc:
+                logger.error("unknown event shape: message fails alone", extra={"error": str(exc)})
+                record_error(exc.kind)
+                raise
+            _moderate_all(refs, moderator, deadline, last_attempt=receive_count >= max_receive)
+        finally:
+            logger.thread_safe_remove_keys(["message_id", "receive_count"])
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    try:
-        response = process_partial_response(
-            event=event, record_handler=record_handler, processor=processor, context=context
-        )
-        return dict(response)
-    finally:
-        logger.remove_keys(["message_id", "receive_count"])
+    in_flight = asyncio.Semaphore(RECORDS_IN_FLIGHT)
+
+    async def record_handler(record: SQSRecord) -> None:
+        async with in_flight:
+            await asyncio.to_thread(handle, record)
+
+    processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    response = async_process_partial_response(
+        event=event, record_handler=record_handler, processor=processor, context=context
+    )
+    return dict(response)
 
 
 def handle_notification(event: dict[str, Any], context: LambdaContext | None, moderator: Moderator) -> dict[str, Any]:

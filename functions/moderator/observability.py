@@ -7,6 +7,7 @@ template's alarms and dashboards rely on.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -49,9 +50,14 @@ def quiet_for_command_line(verbose: bool = False) -> None:
     logger.setLevel("INFO" if verbose else "WARNING")
 
 
+#: Two messages of a batch are moderated at once (delivery.py): Powertools' metric set is a plain dict.
+_metrics_lock = threading.Lock()
+
+
 def _add(name: str, unit: MetricUnit, value: float) -> None:
     if _state["metrics"]:
-        metrics.add_metric(name=name, unit=unit, value=value)
+        with _metrics_lock:
+            metrics.add_metric(name=name, unit=unit, value=value)
 
 
 STATUS_METRIC = "Status{}"

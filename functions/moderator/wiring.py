@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 from .approvals import Approvals, DynamoDBApprovals, NoApprovals
+from .assessment import CallLimit
 from .credentials import CredentialsSource
 from .idempotency import IdempotentOnce
 from .imagga import ImaggaClient
@@ -26,12 +27,16 @@ from .storage import S3Storage
 AWS_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 4})
 
 
+IMAGGA_CALLS_PER_INSTANCE = 1
+
+
 @dataclass
 class Services:
     settings: Settings
     moderator: Moderator
     idempotency: IdempotentOnce | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    #: The Imagga client itself; the moderator reaches it through a limit on calls at once.
+    imagga: ImaggaClient | None = None
 
 
 def build_services(
@@ -90,13 +95,15 @@ def build_services(
         approvals = DynamoDBApprovals(client("dynamodb", dynamodb_client), settings.approvals_table)
     moderator = Moderator(
         storage=S3Storage(client("s3", s3_client)),
-        categorizer=imagga,
+        # One Imagga call at a time per instance: the event source's MaximumConcurrency is then the
+        # account's concurrency, while the instance's other record reads and tags (delivery.py).
+        categorizer=CallLimit(imagga, IMAGGA_CALLS_PER_INSTANCE),
         publisher=Publishers(publishers),
         settings=settings,
         once=idempotency or every_time,
         approvals=approvals,
     )
-    return Services(settings=settings, moderator=moderator, idempotency=idempotency)
+    return Services(settings=settings, moderator=moderator, imagga=imagga, idempotency=idempotency)
 
 
 @lru_cache(maxsize=1)

@@ -177,7 +177,7 @@ def main() -> None:
     print(report)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(report)
-    print(f"written to {args.output.relative_to(ROOT)}")
+    print(f"written to {args.output}")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import io
 import signal
 import threading
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,9 +15,12 @@ from urllib.parse import quote
 import click
 from rich.progress import Progress
 
+from ..assessment import CallLimit
 from ..backfill import BackfillReport, needs_scan, run_backfill
 from .output import console, print_json
 from .runtime import Runtime, parse_s3_url, with_runtime
+
+WORKERS_PER_SLOT = 2
 
 
 @click.command()
@@ -72,7 +76,11 @@ def backfill(
         else:
             print_json(job)
         return
-    moderator = None if dry_run else runtime.services.moderator
+    moderator = None
+    if not dry_run:
+        # Twice the workers, `concurrency` Imagga calls at once: S3 reads, downscaling and tagging
+        # overlap the calls instead of holding one of the plan's few slots idle.
+        moderator = replace(runtime.services.moderator, categorizer=CallLimit(runtime.imagga, concurrency))
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
@@ -96,7 +104,7 @@ def backfill(
                 moderate=(lambda ref: moderator.moderate(ref)) if moderator else _never,
                 rescan=rescan,
                 dry_run=dry_run,
-                concurrency=concurrency,
+                concurrency=WORKERS_PER_SLOT * concurrency,
                 on_progress=show,
                 stop=stop,
             )

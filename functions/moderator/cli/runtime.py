@@ -86,9 +86,9 @@ class Runtime:
 
     @property
     def imagga(self) -> ImaggaClient:
-        categorizer = self.services.moderator.categorizer
-        assert isinstance(categorizer, ImaggaClient)
-        return categorizer
+        imagga = self.services.imagga
+        assert imagga is not None, "build_services always wires the Imagga client"
+        return imagga
 
     def caller_identity(self) -> str:
         """Who is acting, for the approval record: the caller's AWS identity."""

@@ -14,13 +14,14 @@ from pathlib import Path
 import click
 from rich.progress import Progress
 
-from ..assessment import assess
+from ..assessment import CallLimit, Categorizer, assess
 from ..errors import ModeratorError
 from ..model import Reason, Status
 from .check import assessment_json
 from .output import console, format_scores, print_table
 from .runtime import Runtime, now_utc, with_runtime
 
+WORKERS_PER_SLOT = 2
 #: Not images at all: listed as skipped, no result written.
 SKIPPED_REASONS = frozenset({str(Reason.NOT_AN_IMAGE), str(Reason.EMPTY)})
 
@@ -37,14 +38,16 @@ def result_path(outdir: Path, root: Path, path: Path) -> Path:
     return outdir / (str(path.relative_to(root)) + ".json")
 
 
-def scan_file(path: Path, root: Path, outdir: Path, runtime: Runtime, force: bool) -> FileResult:
+def scan_file(
+    path: Path, root: Path, outdir: Path, runtime: Runtime, categorizer: Categorizer, force: bool
+) -> FileResult:
     rel = str(path.relative_to(root))
     target = result_path(outdir, root, path)
     if target.exists() and not force:
         return FileResult(rel, "kept", json.loads(target.read_text()).get("status", ""))
     data = path.read_bytes()
     try:
-        assessment = assess(data, runtime.imagga, runtime.settings)
+        assessment = assess(data, categorizer, runtime.settings)
     except ModeratorError as exc:
         return FileResult(rel, "failed", detail=str(exc))
     verdict = assessment.verdict
@@ -89,9 +92,11 @@ def scan(runtime: Runtime, directory: Path, outdir: Path, concurrency: int, forc
     results: list[FileResult] = []
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("scanning", total=len(files))
-        pool = ThreadPoolExecutor(max_workers=concurrency)
+        # Twice the workers, `concurrency` Imagga calls at once: reading and downscaling overlap the calls.
+        categorizer = CallLimit(runtime.imagga, concurrency)
+        pool = ThreadPoolExecutor(max_workers=WORKERS_PER_SLOT * concurrency)
         try:
-            futures = [pool.submit(scan_file, path, root, out, runtime, force) for path in files]
+            futures = [pool.submit(scan_file, path, root, out, runtime, categorizer, force) for path in files]
             for future in as_completed(futures):
                 results.append(future.result())
                 progress.advance(task)
