@@ -35,7 +35,9 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 constraints: $(STAMP)
-	$(BIN)/python -m pip freeze --exclude-editable > constraints.txt
+	{ echo "# Full pin of the development virtualenv (pip freeze), used as pip constraints by the Makefile."; \
+	  echo "# Regenerate with: make constraints"; \
+	  $(BIN)/python -m pip freeze --exclude-editable; } > constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
