@@ -23,7 +23,6 @@ import requests
 from botocore.client import BaseClient
 from moto.server import ThreadedMotoServer
 from PIL import Image
-from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 
 from moderator.cli.review_cmd import review_service
@@ -33,6 +32,7 @@ from moderator.model import ObjectRef, Outcome
 from moderator.settings import Settings
 from moderator.web.app import create_app
 from moderator.wiring import build_services
+from tests.integration.conftest import imagga, imagga_server  # noqa: F401  (the same fake Imagga server)
 from tests.integration.fake_imagga import API_KEY, API_SECRET, FakeImagga
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -65,21 +65,6 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
-
-
-@pytest.fixture(scope="session")
-def imagga_server() -> Iterator[HTTPServer]:
-    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def imagga(imagga_server: HTTPServer) -> Iterator[FakeImagga]:
-    imagga_server.clear()
-    yield FakeImagga(imagga_server)
-    imagga_server.clear()
 
 
 @dataclass

@@ -8,7 +8,7 @@ README's Operations section tells an operator to run it.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,23 +17,9 @@ from click.testing import CliRunner, Result
 from infra.local.stack import AWS_KEY, AWS_SECRET, IMAGGA_KEY, IMAGGA_SECRET, LocalStack
 
 from moderator.cli.main import cli as moderator_cli
-from tests.e2e.conftest import FAST, FAST_IMAGGA_ENV
 
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(**FAST, env=FAST_IMAGGA_ENV) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _fresh_emulator(request: pytest.FixtureRequest) -> None:
-    """Each test starts with a healthy emulator and an empty request log (only if it uses `stack`)."""
-    if "stack" in request.fixturenames:
-        running: LocalStack = request.getfixturevalue("stack")
-        running.imagga.clear_faults()
-        running.imagga.reset_log()
-        running.resume()
+# The end-to-end tests' stack (one per module) and its reset before each test serve here too.
+from tests.e2e.conftest import FAST, FAST_IMAGGA_ENV, _fresh_emulator, stack  # noqa: F401
 
 
 def operator_env(stack: LocalStack, **extra: str | None) -> dict[str, str | None]:
