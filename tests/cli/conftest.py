@@ -121,3 +121,10 @@ def as_tagging(tags: Mapping[str, str]) -> str:
 def httpserver_listen_address() -> tuple[str, int]:
     """pytest-httpserver on 127.0.0.1 only, on a free port."""
     return ("127.0.0.1", 0)
+
+
+@pytest.fixture(autouse=True)
+def _function_metrics_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The stack's function runs in this process: its CloudWatch metrics (EMF) are printed to stdout,
+    which the command runner captures while a command runs. Off, so `--json` output stays pure."""
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
