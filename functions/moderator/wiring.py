@@ -80,19 +80,18 @@ def build_services(
         publishers.append(EventBridgePublisher(client("events", events_client), settings.event_bus_name))
     if settings.alert_topic_arn:
         publishers.append(SnsAlertPublisher(client("sns", sns_client), settings.alert_topic_arn))
+    # One DynamoDB client for the ledger, idempotency and approvals: each client costs start-up time.
+    dynamodb: Any = None
+    if settings.decisions_table or settings.idempotency_table or settings.approvals_table:
+        dynamodb = client("dynamodb", dynamodb_client)
     if settings.decisions_table:
-        ledger = DynamoDBLedger(
-            client("dynamodb", dynamodb_client), settings.decisions_table, settings.decisions_ttl_days
-        )
-        publishers.append(ledger)
+        publishers.append(DynamoDBLedger(dynamodb, settings.decisions_table, settings.decisions_ttl_days))
     idempotency = None
     if settings.idempotency_table:
-        idempotency = IdempotentOnce(
-            settings.idempotency_table, settings.idempotency_expiry_seconds, client("dynamodb", dynamodb_client)
-        )
+        idempotency = IdempotentOnce(settings.idempotency_table, settings.idempotency_expiry_seconds, dynamodb)
     approvals: Approvals = NoApprovals()
     if settings.approvals_table:
-        approvals = DynamoDBApprovals(client("dynamodb", dynamodb_client), settings.approvals_table)
+        approvals = DynamoDBApprovals(dynamodb, settings.approvals_table)
     moderator = Moderator(
         storage=S3Storage(client("s3", s3_client)),
         # One Imagga call at a time per instance: the event source's MaximumConcurrency is then the
