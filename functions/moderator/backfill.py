@@ -17,6 +17,7 @@ from typing import Protocol
 from . import tags
 from .errors import ModeratorError
 from .model import ObjectRef, Outcome, StoredObject
+from .pipeline import not_an_upload
 
 
 class Listing(Protocol):
@@ -101,7 +102,7 @@ def run_backfill(
                     report.interrupted = True
                     break
                 report.listed += 1
-                if item.key.startswith(quarantine_prefix) or item.key.endswith("/"):
+                if not_an_upload(item.key, quarantine_prefix):
                     report.skipped += 1
                     continue
                 while len(in_flight) >= 2 * concurrency:

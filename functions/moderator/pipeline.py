@@ -45,6 +45,15 @@ class Once(Protocol):
 ANNOUNCED_SKIPS = frozenset({SkipReason.GONE, SkipReason.APPROVED})
 
 
+def not_an_upload(key: str, quarantine_prefix: str) -> SkipReason | None:
+    """Keys never moderated: our own quarantined copies (the loop guard) and folder markers."""
+    if key.startswith(quarantine_prefix):
+        return SkipReason.QUARANTINE_PREFIX
+    if key.endswith("/"):
+        return SkipReason.FOLDER_MARKER
+    return None
+
+
 def every_time(obj: StoredObject, scan: Callable[[StoredObject], Outcome]) -> Outcome:
     return scan(obj)
 
@@ -86,11 +95,7 @@ class Moderator:
         return outcome
 
     def _guard(self, ref: ObjectRef) -> SkipReason | None:
-        if ref.key.startswith(self.settings.quarantine_prefix):
-            return SkipReason.QUARANTINE_PREFIX  # our own copies: never scan them again (loop guard)
-        if ref.key.endswith("/"):
-            return SkipReason.FOLDER_MARKER
-        return None
+        return not_an_upload(ref.key, self.settings.quarantine_prefix)
 
     def _scan(self, obj: StoredObject, ref: ObjectRef, deadline: Deadline | None) -> Outcome:
         assessment = assess_size(obj.size, self.settings)  # judged from the HEAD: never downloaded

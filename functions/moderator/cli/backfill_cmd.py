@@ -17,6 +17,7 @@ from rich.progress import Progress
 
 from ..assessment import CallLimit
 from ..backfill import BackfillReport, needs_scan, run_backfill
+from ..pipeline import not_an_upload
 from .output import console, print_json
 from .runtime import Runtime, parse_s3_url, with_runtime
 
@@ -141,7 +142,7 @@ def write_manifest(runtime: Runtime, bucket: str, prefix: str, quarantine_prefix
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         for item in runtime.storage.list_objects(bucket, prefix):
-            if item.key.startswith(quarantine_prefix) or item.key.endswith("/"):
+            if not_an_upload(item.key, quarantine_prefix):
                 continue
             if needs_scan(runtime.storage, bucket, item.key, rescan=rescan):
                 writer.writerow([bucket, quote(item.key, safe="/")])
