@@ -113,7 +113,16 @@ def _refs_from_record(record: Any) -> list[ObjectRef]:
         key = unquote_plus(obj["key"])
     except (KeyError, TypeError) as exc:
         raise UnknownEventError(f"S3 record without {exc}") from exc
-    return [ObjectRef(str(bucket), key, _version(obj.get("versionId")), _etag(obj.get("eTag")), _size(obj.get("size")))]
+    return [
+        ObjectRef(
+            str(bucket),
+            key,
+            _version(obj.get("versionId")),
+            _etag(obj.get("eTag")),
+            _size(obj.get("size")),
+            _text(obj.get("sequencer")),
+        )
+    ]
 
 
 def _ref_from_eventbridge(event: dict[str, Any]) -> ObjectRef:
@@ -125,7 +134,12 @@ def _ref_from_eventbridge(event: dict[str, Any]) -> ObjectRef:
     except (KeyError, TypeError) as exc:
         raise UnknownEventError(f"EventBridge event without {exc}") from exc
     return ObjectRef(
-        str(bucket), str(key), _version(obj.get("version-id")), _etag(obj.get("etag")), _size(obj.get("size"))
+        str(bucket),
+        str(key),
+        _version(obj.get("version-id")),
+        _etag(obj.get("etag")),
+        _size(obj.get("size")),
+        _text(obj.get("sequencer")),
     )
 
 
@@ -134,6 +148,10 @@ def _version(value: Any) -> str | None:
     if value in (None, "", "null"):
         return None
     return str(value)
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value else None
 
 
 def _etag(value: Any) -> str | None:

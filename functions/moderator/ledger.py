@@ -92,6 +92,9 @@ class DynamoDBLedger:
         optional = {
             "version_id": data["version_id"],
             "etag": data["etag"],
+            "sha256": outcome.sha256,
+            # The version a human's decision must act on: the quarantined copy's, or the original's.
+            "location_version_id": outcome.quarantine_version_id if quarantined else data["version_id"],
             "categorizer": outcome.categorizer,
             "reason": outcome.reason,
             "imagga_response": json.dumps(outcome.imagga_response) if outcome.imagga_response else None,

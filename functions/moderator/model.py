@@ -50,6 +50,9 @@ class ObjectRef:
     version_id: str | None = None
     etag: str | None = None
     size: int | None = None
+    #: S3's `sequencer` from the event (S3 and EventBridge events carry it): orders the uploads of
+    #: one key, and tells two uploads of the same bytes apart where there is no version id.
+    sequencer: str | None = None
 
     def describe(self) -> dict[str, str | None]:
         return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id}
@@ -66,6 +69,8 @@ class StoredObject:
     size: int
     content_type: str | None = None
     sse_kms_key_id: str | None = None
+    #: The HEAD's LastModified (ISO 8601): with the ETag, what tells one upload from the next.
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,10 @@ class Outcome:
     duplicate: bool = False
     #: Imagga's raw answer, for the decisions ledger; kept out of logs and the idempotency record.
     imagga_response: dict[str, object] | None = None
+    #: SHA-256 of the bytes judged (None when they were never read: too large, empty).
+    sha256: str | None = None
+    #: The quarantined copy's version id (None on an unversioned quarantine).
+    quarantine_version_id: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -136,6 +145,8 @@ class Outcome:
             "imagga_retries": self.imagga_retries,
             "imagga_latency_ms": self.imagga_latency_ms,
             "monthly_limit_remaining": self.monthly_limit_remaining,
+            "sha256": self.sha256,
+            "quarantine_version_id": self.quarantine_version_id,
         }
 
     @classmethod
@@ -158,6 +169,8 @@ class Outcome:
             quarantine_bucket=_opt_str(data.get("quarantine_bucket")),
             quarantine_key=_opt_str(data.get("quarantine_key")),
             scanned_at=_opt_str(data.get("scanned_at")),
+            sha256=_opt_str(data.get("sha256")),
+            quarantine_version_id=_opt_str(data.get("quarantine_version_id")),
         )
 
 

@@ -99,9 +99,11 @@ class Moderator:
 
     def _scan(self, obj: StoredObject, ref: ObjectRef, deadline: Deadline | None) -> Outcome:
         assessment = assess_size(obj.size, self.settings)  # judged from the HEAD: never downloaded
+        sha256 = None
         if assessment is None:
             data = self.storage.read(obj)
-            approval = self.approvals.find(obj.bucket, obj.key, hashlib.sha256(data).hexdigest())
+            sha256 = hashlib.sha256(data).hexdigest()
+            approval = self.approvals.find(obj.bucket, obj.key, sha256)
             if approval is not None:
                 # A human released exactly these bytes: neither Imagga nor quarantine overrules that.
                 logger.info("approved by a human: not scanned", extra={"key": obj.key, "by": approval.approved_by})
@@ -113,6 +115,7 @@ class Moderator:
                 "not categorized", extra={"key": obj.key, "reason": verdict.reason, "detail": assessment.detail}
             )
         outcome = self._apply(obj, ref, verdict)
+        outcome.sha256 = sha256
         if categorization is not None:
             outcome.imagga_attempts = categorization.attempts
             outcome.imagga_retries = categorization.retries
@@ -151,7 +154,7 @@ class Moderator:
         """Copy the scanned version, then delete exactly that version: in both places, never in neither."""
         bucket = self.settings.quarantine_bucket or obj.bucket
         key = self.settings.quarantine_prefix + obj.key
-        self.storage.copy(obj, bucket, key)
+        outcome.quarantine_version_id = self.storage.copy(obj, bucket, key)
         outcome.action = Action.QUARANTINED
         outcome.quarantine_bucket = bucket
         outcome.quarantine_key = key

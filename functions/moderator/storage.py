@@ -41,6 +41,7 @@ class S3Storage:
             size=int(head.get("ContentLength", 0)),
             content_type=head.get("ContentType"),
             sse_kms_key_id=head.get("SSEKMSKeyId") if head.get("ServerSideEncryption") == "aws:kms" else None,
+            last_modified=_iso(head.get("LastModified")),
         )
 
     def read(self, obj: StoredObject) -> bytes:
@@ -155,6 +156,10 @@ def _locate(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:
 
 def _version(value: object) -> str | None:
     return None if value in (None, "", "null") else str(value)
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
 
 
 @contextmanager

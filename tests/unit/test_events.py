@@ -45,7 +45,7 @@ def test_s3_put_sample_names_the_decoded_key_with_its_etag_and_size() -> None:
     # WHEN it is parsed
     refs = refs_from_payload(event)
     # THEN it names the object under its real key
-    assert refs == [ObjectRef(BUCKET, HOLIDAY_KEY, None, ETAG, 1305107)]
+    assert refs == [ObjectRef(BUCKET, HOLIDAY_KEY, None, ETAG, 1305107, "0A1B2C3D4E5F678901")]
 
 
 def test_versioned_s3_put_sample_keeps_its_version_id() -> None:
@@ -67,7 +67,7 @@ def test_multi_record_sample_names_every_object_not_only_the_first() -> None:
 def test_sqs_sample_body_is_an_s3_notification() -> None:
     event = load_event("sqs-s3.json")
     assert event_kind(event) is EventKind.SQS
-    assert refs_of_sqs(event) == [[ObjectRef(BUCKET, HOLIDAY_KEY, None, ETAG, 1305107)]]
+    assert refs_of_sqs(event) == [[ObjectRef(BUCKET, HOLIDAY_KEY, None, ETAG, 1305107, "0A1B2C3D4E5F678901")]]
 
 
 def test_sqs_sample_carries_the_receive_count() -> None:
@@ -85,6 +85,7 @@ def test_sqs_sns_sample_is_unwrapped_twice() -> None:
                 "096fKKXTRTtl3on89fVO.nfljtsv6qko",
                 "9b2cf535f27731c974343645a3985328",
                 2409218,
+                "0066436D2E9E5A1A2B",
             )
         ]
     ]
@@ -92,7 +93,9 @@ def test_sqs_sns_sample_is_unwrapped_twice() -> None:
 
 def test_sqs_eventbridge_sample_uses_the_raw_key() -> None:
     event = load_event("sqs-eventbridge.json")
-    assert refs_of_sqs(event) == [[ObjectRef(BUCKET, HOLIDAY_KEY, "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", ETAG, 1305107)]]
+    assert refs_of_sqs(event) == [
+        [ObjectRef(BUCKET, HOLIDAY_KEY, "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", ETAG, 1305107, "617f08299329d189")]
+    ]
 
 
 def test_direct_eventbridge_sample_is_a_notification_naming_the_raw_key() -> None:
@@ -247,7 +250,7 @@ def test_direct_sns_event_is_unwrapped() -> None:
 
 def test_eventbridge_event_inside_sqs_is_unwrapped() -> None:
     event = sqs_event(eventbridge_event(BUCKET, "incoming/a+b.jpg", version_id="v1", etag="e1", size=7))
-    assert refs_of_sqs(event) == [[ObjectRef(BUCKET, "incoming/a+b.jpg", "v1", "e1", 7)]]
+    assert refs_of_sqs(event) == [[ObjectRef(BUCKET, "incoming/a+b.jpg", "v1", "e1", 7, "617f08299329d189")]]
 
 
 # ---- unknown shapes ---------------------------------------------------------------------------
