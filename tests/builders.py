@@ -42,13 +42,14 @@ def s3_record(
     etag: str | None = None,
     size: int | None = None,
     event_name: str = "ObjectCreated:Put",
+    sequencer: str = "0066436D2E9E5A1A2B",
 ) -> dict[str, Any]:
     """One S3 notification record. `encoded` URL-encodes the key the way S3 does (`quote_plus`)."""
     obj: dict[str, Any] = {
         "key": quote_plus(key, safe="/") if encoded else key,
         "size": 1024 if size is None else size,
         "eTag": etag or hashlib.md5(key.encode(), usedforsecurity=False).hexdigest(),
-        "sequencer": "0066436D2E9E5A1A2B",
+        "sequencer": sequencer,
     }
     if version_id is not None:
         obj["versionId"] = version_id

@@ -38,6 +38,12 @@ class ObjectChangedError(TransientError):
     kind = "object-changed"
 
 
+class QuarantineIncompleteError(TransientError):
+    """The verdict stands, but moving the object to quarantine failed (copy or delete): retry the move."""
+
+    kind = "quarantine-incomplete"
+
+
 class ImaggaUnavailableError(TransientError):
     """Imagga kept failing with retryable errors until attempts or time ran out."""
 

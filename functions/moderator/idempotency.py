@@ -1,8 +1,10 @@
 """At-least-once delivery made cheap: a redelivered object costs no second Imagga call.
 
-Powertools idempotency on DynamoDB, keyed on bucket, key, version and ETag of the pinned
-object: a new upload to the same key is a new scan, a redelivery of the same one is not.
-A failed scan leaves no record behind, so its retry runs in full.
+Powertools idempotency on DynamoDB, keyed on the upload: bucket, key, version and ETag of the
+pinned object, plus what tells two uploads of the same bytes apart on an unversioned bucket (the
+event's `sequencer`, else the object's LastModified). A new upload to the same key is a new
+scan, even with identical bytes; a redelivery of the same one is not. A failed scan leaves no
+record behind, so its retry runs in full.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ DUPLICATE = "duplicate"
 
 
 class IdempotentOnce:
-    """The pipeline's `Once`: runs a scan once per (bucket, key, version, ETag)."""
+    """The pipeline's `Once`: runs a verdict once per upload (bucket, key, version, ETag, sequencer)."""
 
     def __init__(self, table_name: str, expiry_seconds: int, client: DynamoDBClient) -> None:
         self._config = IdempotencyConfig(
@@ -44,9 +46,15 @@ class IdempotentOnce:
         if context is not None:
             self._config.register_lambda_context(context)
 
-    def __call__(self, obj: StoredObject, scan: Callable[[StoredObject], Outcome]) -> Outcome:
-        identity = {"bucket": obj.bucket, "key": obj.key, "version_id": obj.version_id, "etag": obj.etag}
-        result = self._run(identity=identity, obj=obj, scan=scan)
+    def __call__(self, obj: StoredObject, upload: str, judge: Callable[[StoredObject], Outcome]) -> Outcome:
+        identity = {
+            "bucket": obj.bucket,
+            "key": obj.key,
+            "version_id": obj.version_id,
+            "etag": obj.etag,
+            "upload": upload,
+        }
+        result = self._run(identity=identity, obj=obj, scan=judge)
         ref = ObjectRef(obj.bucket, obj.key, obj.version_id, obj.etag, obj.size)
         outcome = Outcome.from_dict(ref, result)
         outcome.duplicate = bool(result.get(DUPLICATE))

@@ -98,6 +98,7 @@ class DynamoDBLedger:
             "categorizer": outcome.categorizer,
             "reason": outcome.reason,
             "imagga_response": json.dumps(outcome.imagga_response) if outcome.imagga_response else None,
+            "action_error": outcome.action_error,
         }
         item.update({name: {"S": str(value)} for name, value in optional.items() if value})
         return item

@@ -39,6 +39,8 @@ class SkipReason(StrEnum):
     NOT_OBJECT_CREATED = "not-object-created"
     TEST_EVENT = "test-event"
     APPROVED = "approved"
+    #: A redelivery for an upload whose move to quarantine finished: the copy is there, the original not.
+    ALREADY_QUARANTINED = "already-quarantined"
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ class Outcome:
     sha256: str | None = None
     #: The quarantined copy's version id (None on an unversioned quarantine).
     quarantine_version_id: str | None = None
+    #: Why the move to quarantine failed (the verdict stands; the next delivery retries the move).
+    action_error: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -147,6 +151,7 @@ class Outcome:
             "monthly_limit_remaining": self.monthly_limit_remaining,
             "sha256": self.sha256,
             "quarantine_version_id": self.quarantine_version_id,
+            "action_error": self.action_error,
         }
 
     @classmethod

@@ -48,6 +48,8 @@ def event_detail(outcome: Outcome) -> dict[str, object]:
         "skipReason": data["skip_reason"],
         "quarantine": quarantine,
         "scannedAt": data["scanned_at"],
+        # Set when the move to quarantine failed; the verdict stands and the move is retried.
+        "actionError": data["action_error"],
     }
 
 

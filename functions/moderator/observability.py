@@ -70,20 +70,30 @@ MONTHLY_LIMIT_REMAINING = "ImaggaMonthlyLimitRemaining"
 TAGS_DROPPED = "TagsDropped"
 ERROR_METRIC = "Error{}"
 PUBLISH_FAILED = "PublishFailed"
+#: An overwrite landed during a scan on an unversioned bucket and received the verdict (taken off again).
+VERDICT_ON_NEWER_UPLOAD = "VerdictOnNewerUpload"
 
 
 def _camel(text: str) -> str:
     return "".join(part.capitalize() for part in text.replace("_", "-").split("-"))
 
 
-def record_outcome(outcome: Outcome) -> None:
-    """The per-object log line and its metrics."""
+def record_outcome(outcome: Outcome, *, count_verdict: bool = True) -> None:
+    """The per-object log line and its metrics.
+
+    `count_verdict=False` reports a quarantine completed on a redelivery: the verdict was counted
+    when it was reached.
+    """
     fields = outcome.to_dict()
     if outcome.action is Action.SKIPPED:
         logger.info("object skipped", extra=fields)
         _add(SKIPPED, MetricUnit.Count, 1)
         return
     logger.info("object moderated", extra=fields)
+    if not count_verdict:
+        if outcome.action is Action.QUARANTINED:
+            _add(QUARANTINED, MetricUnit.Count, 1)
+        return
     if outcome.status:
         _add(STATUS_METRIC.format(_camel(outcome.status.lower())), MetricUnit.Count, 1)
     if outcome.action is Action.QUARANTINED:
@@ -106,3 +116,7 @@ def record_error(kind: str) -> None:
 
 def record_publish_failure() -> None:
     _add(PUBLISH_FAILED, MetricUnit.Count, 1)
+
+
+def record_verdict_on_newer_upload() -> None:
+    _add(VERDICT_ON_NEWER_UPLOAD, MetricUnit.Count, 1)

@@ -1,4 +1,9 @@
-"""The moderation of one object: guard, pin, judge, categorize, decide, tag, quarantine.
+"""The moderation of one object: guard, pin, judge once, tag, then move to quarantine.
+
+Two steps with different guarantees. The verdict (read, categorize, decide, tag) runs once per
+upload: a redelivery reuses it and never calls Imagga again. The quarantine move runs on every
+delivery until it is done: a copy and a delete that failed are retried, the verdict is not, and
+the status already written stays.
 
 Domain logic only: S3, Imagga and publishing are reached through the small protocols below,
 so this module has no boto3 and no requests in it.
@@ -15,9 +20,9 @@ from typing import Protocol
 from . import tags
 from .approvals import Approvals, NoApprovals
 from .assessment import Categorizer, Deadline, assess, assess_size
-from .errors import ModeratorError, ObjectGoneError
+from .errors import ModeratorError, ObjectChangedError, ObjectGoneError, QuarantineIncompleteError
 from .model import Action, ObjectRef, Outcome, SkipReason, Status, StoredObject, Verdict
-from .observability import logger, record_error, record_outcome
+from .observability import logger, record_error, record_outcome, record_verdict_on_newer_upload
 from .settings import Settings
 
 
@@ -26,7 +31,7 @@ class Storage(Protocol):
     def read(self, obj: StoredObject) -> bytes: ...
     def get_tags(self, obj: StoredObject) -> dict[str, str]: ...
     def put_tags(self, obj: StoredObject, tags: dict[str, str]) -> None: ...
-    def copy(self, obj: StoredObject, bucket: str, key: str) -> str | None: ...
+    def copy(self, obj: StoredObject, bucket: str, key: str, *, kms_key_id: str | None = None) -> str | None: ...
     def delete(self, obj: StoredObject) -> bool: ...
 
 
@@ -35,9 +40,9 @@ class Publisher(Protocol):
 
 
 class Once(Protocol):
-    """Runs the scan of one pinned object at most once (idempotency); the identity runs it every time."""
+    """Runs the verdict of one upload at most once (idempotency); the identity runs it every time."""
 
-    def __call__(self, obj: StoredObject, scan: Callable[[StoredObject], Outcome]) -> Outcome: ...
+    def __call__(self, obj: StoredObject, upload: str, judge: Callable[[StoredObject], Outcome]) -> Outcome: ...
 
 
 #: Skips that subscribers hear about: an upload that vanished before its scan, or one a human
@@ -54,8 +59,14 @@ def not_an_upload(key: str, quarantine_prefix: str) -> SkipReason | None:
     return None
 
 
-def every_time(obj: StoredObject, scan: Callable[[StoredObject], Outcome]) -> Outcome:
-    return scan(obj)
+def upload_of(ref: ObjectRef, obj: StoredObject) -> str:
+    """What tells this upload from another of the same bytes at the same key: S3's sequencer from
+    the event, else (backfill, Batch Operations) the object's LastModified."""
+    return ref.sequencer or obj.last_modified or ""
+
+
+def every_time(obj: StoredObject, upload: str, judge: Callable[[StoredObject], Outcome]) -> Outcome:
+    return judge(obj)
 
 
 def utc_now() -> str:
@@ -80,24 +91,34 @@ class Moderator:
         try:
             obj = self.storage.head(ref)
         except ObjectGoneError:
-            return self._skipped(ref, SkipReason.GONE)
+            return self._skipped(ref, SkipReason.ALREADY_QUARANTINED if self._in_quarantine(ref) else SkipReason.GONE)
         try:
-            outcome = self.once(obj, lambda pinned: self._scan(pinned, ref, deadline))
+            outcome = self.once(obj, upload_of(ref, obj), lambda pinned: self._judge(pinned, ref, deadline))
         except ObjectGoneError:
             return self._skipped(ref, SkipReason.GONE)
+        except ObjectChangedError as exc:
+            # Overwritten while judged: what is at the key now is a newer upload, judged on a retry
+            # or by its own event. Never tagged ERROR: the ERROR would land on that newer upload.
+            record_error(exc.kind)
+            raise
         except ModeratorError as exc:
             record_error(exc.kind)
             if last_attempt:
                 self._mark_error(obj, ref, exc)
             raise
+        if outcome.action is Action.SKIPPED:
+            return outcome
         if outcome.duplicate:
             logger.info("duplicate delivery: the earlier result stands, nothing called again", extra=outcome.to_dict())
+        self._finish(obj, outcome, last_attempt=last_attempt)
         return outcome
 
     def _guard(self, ref: ObjectRef) -> SkipReason | None:
         return not_an_upload(ref.key, self.settings.quarantine_prefix)
 
-    def _scan(self, obj: StoredObject, ref: ObjectRef, deadline: Deadline | None) -> Outcome:
+    # --- the verdict: once per upload ------------------------------------------------------------
+
+    def _judge(self, obj: StoredObject, ref: ObjectRef, deadline: Deadline | None) -> Outcome:
         assessment = assess_size(obj.size, self.settings)  # judged from the HEAD: never downloaded
         sha256 = None
         if assessment is None:
@@ -114,7 +135,7 @@ class Moderator:
             logger.info(
                 "not categorized", extra={"key": obj.key, "reason": verdict.reason, "detail": assessment.detail}
             )
-        outcome = self._apply(obj, ref, verdict)
+        outcome = self._tag(obj, ref, verdict)
         outcome.sha256 = sha256
         if categorization is not None:
             outcome.imagga_attempts = categorization.attempts
@@ -122,16 +143,16 @@ class Moderator:
             outcome.imagga_latency_ms = categorization.latency_ms
             outcome.monthly_limit_remaining = categorization.monthly_limit_remaining
             outcome.imagga_response = categorization.raw
-        record_outcome(outcome)
-        self.publisher.publish(outcome)
         return outcome
 
-    def _apply(self, obj: StoredObject, ref: ObjectRef, verdict: Verdict) -> Outcome:
+    def _tag(self, obj: StoredObject, ref: ObjectRef, verdict: Verdict, *, confirm: bool = True) -> Outcome:
         """Tag first, then quarantine: the quarantined copy carries the verdict that put it there."""
         scanned_at = self.clock()
         merged = tags.merge(self.storage.get_tags(obj), tags.verdict_tags(verdict, scanned_at))
         self.storage.put_tags(obj, merged.tags)
-        outcome = Outcome(
+        if confirm and obj.version_id is None:
+            self._confirm_tagged(obj, merged.tags)
+        return Outcome(
             ref=ref,
             action=Action.TAGGED,
             status=verdict.status,
@@ -143,26 +164,132 @@ class Moderator:
             scanned_at=scanned_at,
             tags_dropped=len(merged.dropped),
         )
-        if verdict.status in self.settings.quarantine_statuses:
-            if self.settings.enforce:
-                self._quarantine(obj, outcome)
-            else:
-                logger.info("monitor mode: would quarantine", extra={"key": obj.key, "status": str(verdict.status)})
-        return outcome
 
-    def _quarantine(self, obj: StoredObject, outcome: Outcome) -> None:
-        """Copy the scanned version, then delete exactly that version: in both places, never in neither."""
+    def _confirm_tagged(self, obj: StoredObject, written: dict[str, str]) -> None:
+        """Unversioned buckets: PutObjectTagging has no precondition, so an overwrite that landed
+        during the scan would carry this verdict. Make sure the object tagged is the one judged."""
+        now = self.storage.head(ObjectRef(obj.bucket, obj.key))
+        if (now.etag, now.last_modified) == (obj.etag, obj.last_modified):
+            return
+        current = self.storage.get_tags(now)
+        if tags.ours_only(current) != tags.ours_only(written):
+            # Our tags went onto the object judged before it was replaced; the newcomer carries
+            # its own tags (or its own verdict) and has its own event.
+            logger.info("overwritten after tagging: the newer upload has its own event", extra={"key": obj.key})
+            return
+        self.storage.put_tags(now, tags.uploaders_only(current))
+        record_verdict_on_newer_upload()
+        logger.warning(
+            "verdict landed on a newer upload: taken off it, the newer upload is judged on a retry",
+            extra={"key": obj.key, "judged_etag": obj.etag, "found_etag": now.etag},
+        )
+        raise ObjectChangedError(f"s3://{obj.bucket}/{obj.key} was overwritten while it was judged")
+
+    # --- the action: until done ---------------------------------------------------------------
+
+    def _finish(self, obj: StoredObject, outcome: Outcome, *, last_attempt: bool) -> None:
+        """Quarantine when the verdict says so, then report. A redelivery only retries the move."""
+        first = not outcome.duplicate
+        if outcome.status not in self.settings.quarantine_statuses or not self.settings.enforce:
+            if outcome.status in self.settings.quarantine_statuses:
+                logger.info("monitor mode: would quarantine", extra={"key": obj.key, "status": str(outcome.status)})
+            if first:
+                self._report(outcome)
+            return
+        try:
+            moved_now = self._quarantine(obj, outcome, resumed=not first)
+        except ModeratorError as exc:
+            outcome.action_error = f"{exc.kind}: {exc}"[:500]
+            record_error(QuarantineIncompleteError.kind)
+            if first:
+                self._report(outcome)  # the verdict, with the move that failed: log, ledger, event
+            log = logger.error if last_attempt else logger.warning
+            log(
+                "quarantine incomplete: the verdict stands, the move is retried on the next delivery"
+                if not last_attempt
+                else "quarantine incomplete after the last delivery: the object keeps its status tag",
+                extra={**outcome.to_dict(), "error": str(exc)},
+            )
+            raise QuarantineIncompleteError(f"moving s3://{obj.bucket}/{obj.key} to quarantine failed: {exc}") from exc
+        if first:
+            self._report(outcome)
+        elif moved_now:
+            logger.info("quarantine completed on a redelivery", extra=outcome.to_dict())
+            self._report(outcome, count_verdict=False)
+
+    def _quarantine(self, obj: StoredObject, outcome: Outcome, *, resumed: bool) -> bool:
+        """Copy the judged version, then delete exactly that version: in both places, never in neither.
+
+        `resumed` (a redelivery): the copy may already exist and the original may already be gone.
+        Returns whether anything was moved now.
+        """
         bucket = self.settings.quarantine_bucket or obj.bucket
         key = self.settings.quarantine_prefix + obj.key
-        outcome.quarantine_version_id = self.storage.copy(obj, bucket, key)
-        outcome.action = Action.QUARANTINED
+        version: str | None = None
+        copied = False
+        if resumed:
+            if not self._still_there(obj):
+                return False  # moved by an earlier delivery, or deleted by someone: nothing to move
+            copied, version = self._copy_of(bucket, key, outcome)
+        if not copied:
+            try:
+                version = self.storage.copy(obj, bucket, key, kms_key_id=self.settings.quarantine_kms_key_arn)
+            except ObjectChangedError:
+                # Unversioned bucket: replaced since it was judged (CopySourceIfMatch). The newer
+                # upload has its own event; nothing of the judged bytes is left to move.
+                logger.warning(
+                    "not quarantined: replaced by a newer upload since it was judged", extra={"key": obj.key}
+                )
+                return False
         outcome.quarantine_bucket = bucket
         outcome.quarantine_key = key
+        outcome.quarantine_version_id = version
         if not self.storage.delete(obj):
             logger.warning(
                 "original not deleted: a newer object took its key (it has its own event)",
                 extra={"key": obj.key, "etag": obj.etag},
             )
+        outcome.action = Action.QUARANTINED  # only once the original is gone from its key
+        return True
+
+    def _still_there(self, obj: StoredObject) -> bool:
+        """Is the judged object (that version, or on unversioned buckets those bytes) still in place?"""
+        try:
+            now = self.storage.head(ObjectRef(obj.bucket, obj.key, obj.version_id))
+        except ObjectGoneError:
+            return False
+        return obj.version_id is not None or (now.etag, now.last_modified) == (obj.etag, obj.last_modified)
+
+    def _copy_of(self, bucket: str, key: str, outcome: Outcome) -> tuple[bool, str | None]:
+        """A quarantined copy made for this verdict by an earlier delivery: it carries its scanned-at."""
+        try:
+            found = self.storage.head(ObjectRef(bucket, key))
+        except ObjectGoneError:
+            return False, None
+        carried = self.storage.get_tags(found)
+        same = carried.get(tags.SCANNED_AT) == outcome.scanned_at and carried.get(tags.STATUS) == str(outcome.status)
+        return same, found.version_id
+
+    def _in_quarantine(self, ref: ObjectRef) -> bool:
+        """An event for an object no longer at its key: is it the upload we already quarantined?
+
+        Its quarantined copy has the event's ETag (a copy keeps the ETag of a single-part object
+        not under SSE-KMS; for the others this finds nothing, and the skip is reported as gone).
+        """
+        if not ref.etag:
+            return False
+        bucket = self.settings.quarantine_bucket or ref.bucket
+        try:
+            copy = self.storage.head(ObjectRef(bucket, self.settings.quarantine_prefix + ref.key))
+        except ObjectGoneError:
+            return False
+        return copy.etag == ref.etag
+
+    # --- reporting ----------------------------------------------------------------------------
+
+    def _report(self, outcome: Outcome, *, count_verdict: bool = True) -> None:
+        record_outcome(outcome, count_verdict=count_verdict)
+        self.publisher.publish(outcome)
 
     def _mark_error(self, obj: StoredObject, ref: ObjectRef, exc: ModeratorError) -> None:
         """Last attempt: leave no object without a status. Best effort; the original error still fails the record."""
@@ -171,12 +298,12 @@ class Moderator:
             Status.ERROR, categorizer=self.categorizer.categorizer if asked_imagga else None, reason=exc.kind
         )
         try:
-            outcome = self._apply(obj, ref, verdict)
+            outcome = self._tag(obj, ref, verdict, confirm=False)
+            self._finish(obj, outcome, last_attempt=True)
         except ModeratorError as tag_exc:
-            logger.error("could not tag ERROR on the last attempt", extra={"key": obj.key, "error": str(tag_exc)})
-            return
-        record_outcome(outcome)
-        self.publisher.publish(outcome)
+            logger.error(
+                "could not leave an ERROR status on the last attempt", extra={"key": obj.key, "error": str(tag_exc)}
+            )
 
     def _skipped(self, ref: ObjectRef, reason: SkipReason) -> Outcome:
         outcome = Outcome(ref=ref, action=Action.SKIPPED, skip_reason=reason)

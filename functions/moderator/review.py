@@ -159,7 +159,7 @@ def _approve_bytes(
 def _tag_approved(storage: ReviewStorage, obj: StoredObject, now: str) -> None:
     """APPROVED and reviewed-at, keeping the scores that made it doubtful next to the human's decision."""
     previous = storage.get_tags(obj)
-    kept = [(k, v) for k, v in previous.items() if tags.is_moderation_key(k) and k not in (tags.STATUS, tags.REASON)]
+    kept = [(k, v) for k, v in tags.ours_only(previous).items() if k not in (tags.STATUS, tags.REASON)]
     ours = [(tags.STATUS, str(Status.APPROVED)), (tags.REVIEWED_AT, now), *kept]
     storage.put_tags(obj, tags.merge(previous, ours).tags)
 

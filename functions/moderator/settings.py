@@ -39,6 +39,8 @@ class Settings:
     quarantine_statuses: frozenset[Status] = frozenset({Status.UNSAFE})
     quarantine_bucket: str | None = None
     quarantine_prefix: str = "quarantine/"
+    #: KMS key for quarantined copies (a quarantine bucket with a key of its own); None keeps the source's.
+    quarantine_kms_key_arn: str | None = None
     max_image_bytes: int = 25 * MIB
     max_image_pixels: int = 100_000_000
     resize_short_side: int = 600
@@ -82,6 +84,7 @@ class Settings:
             quarantine_statuses=reader.statuses("QUARANTINE_STATUSES", defaults.quarantine_statuses),
             quarantine_bucket=reader.optional("QUARANTINE_BUCKET"),
             quarantine_prefix=reader.prefix("QUARANTINE_PREFIX", defaults.quarantine_prefix),
+            quarantine_kms_key_arn=reader.optional("QUARANTINE_KMS_KEY_ARN"),
             max_image_bytes=reader.number("MAX_IMAGE_BYTES", defaults.max_image_bytes, int, 1, 5 * 1024 * MIB),
             max_image_pixels=reader.number("MAX_IMAGE_PIXELS", defaults.max_image_pixels, int, 1, 2_000_000_000),
             resize_short_side=reader.resize_side("RESIZE_SHORT_SIDE", defaults.resize_short_side),

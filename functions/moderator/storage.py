@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from s3transfer.exceptions import S3CopyFailedError
 
 from .errors import ObjectChangedError, ObjectGoneError, StorageAccessError, StorageError
 from .model import ObjectRef, StoredObject
@@ -20,14 +21,25 @@ from .model import ObjectRef, StoredObject
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+#: S3's limit for one CopyObject; larger objects are copied in parts (UploadPartCopy).
+SINGLE_COPY_LIMIT = 5 * 1024**3
+#: Parts of a multipart copy: large enough that 5 TB stays under S3's 10,000 parts once s3transfer
+#: adjusts it, small enough that a part fails and retries cheaply.
+COPY_PART_SIZE = 512 * 1024**2
+
 GONE_CODES = frozenset({"404", "NoSuchKey", "NoSuchVersion", "NotFound"})
 CHANGED_CODES = frozenset({"412", "PreconditionFailed"})
 ACCESS_CODES = frozenset({"403", "AccessDenied", "NoSuchBucket", "AllAccessDisabled", "InvalidObjectState"})
 
 
 class S3Storage:
-    def __init__(self, client: S3Client) -> None:
+    def __init__(
+        self, client: S3Client, *, multipart_threshold: int = SINGLE_COPY_LIMIT, part_size: int = COPY_PART_SIZE
+    ) -> None:
         self._client = client
+        # Objects larger than this are copied in parts; tests lower it to see the path with small objects.
+        self._multipart_threshold = multipart_threshold
+        self._part_size = part_size
 
     def head(self, ref: ObjectRef) -> StoredObject:
         """Pin the object: on a versioned bucket the answer's VersionId names what we scan."""
@@ -68,31 +80,70 @@ class S3Storage:
             else:
                 self._client.delete_object_tagging(**location)
 
-    def copy(self, obj: StoredObject, bucket: str, key: str, *, only_if_absent: bool = False) -> str | None:
+    def copy(
+        self, obj: StoredObject, bucket: str, key: str, *, only_if_absent: bool = False, kms_key_id: str | None = None
+    ) -> str | None:
         """Copy the scanned version with its metadata, Content-Type, tags and KMS key; return the new version.
 
         `only_if_absent` refuses to replace an object already at the destination (IfNoneMatch).
+        `kms_key_id` encrypts the copy under that key instead of the source's (a quarantine bucket
+        with a key of its own).
         """
         source: dict[str, str] = {"Bucket": obj.bucket, "Key": obj.key}
         if obj.version_id:
             source["VersionId"] = obj.version_id
         params: dict[str, Any] = {
-            "Bucket": bucket,
-            "Key": key,
-            "CopySource": source,
+            # The ETag pins the bytes scanned: an overwrite since (unversioned buckets) fails with 412.
             "CopySourceIfMatch": f'"{obj.etag}"',
             "MetadataDirective": "COPY",
             "TaggingDirective": "COPY",
         }
-        if only_if_absent:
-            params["IfNoneMatch"] = "*"
-        if obj.sse_kms_key_id:
+        key_id = kms_key_id or obj.sse_kms_key_id
+        if key_id:
             # Without this the copy would fall back to the destination bucket's default encryption.
             params["ServerSideEncryption"] = "aws:kms"
-            params["SSEKMSKeyId"] = obj.sse_kms_key_id
+            params["SSEKMSKeyId"] = key_id
         with _translated(obj):
-            response = self._client.copy_object(**params)
+            if obj.size > self._multipart_threshold:
+                return self._copy_in_parts(source, bucket, key, params, only_if_absent)
+            if only_if_absent:
+                params["IfNoneMatch"] = "*"
+            response = self._client.copy_object(Bucket=bucket, Key=key, CopySource=source, **params)  # type: ignore[arg-type]
         return _version(response.get("VersionId"))
+
+    def _copy_in_parts(
+        self, source: dict[str, str], bucket: str, key: str, params: dict[str, Any], only_if_absent: bool
+    ) -> str | None:
+        """Over 5 GiB CopyObject is refused: boto3's managed copy (UploadPartCopy), with the same conditions.
+
+        s3transfer carries CopySourceIfMatch to every part, the metadata and Content-Type from the
+        source's HEAD, and the tags (TaggingDirective COPY) after the upload completes. It has no
+        IfNoneMatch, so that condition is added to the one CompleteMultipartUpload of this copy.
+        """
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(
+            multipart_threshold=self._multipart_threshold, multipart_chunksize=self._part_size, use_threads=False
+        )
+        events = self._client.meta.events
+        hook_id = f"copy-if-absent-{id(params)}"
+
+        def if_absent(params: dict[str, Any], **_: Any) -> None:
+            if params.get("Bucket") == bucket and params.get("Key") == key:
+                params["IfNoneMatch"] = "*"
+
+        if only_if_absent:
+            events.register("before-parameter-build.s3.CompleteMultipartUpload", if_absent, unique_id=hook_id)
+        try:
+            self._client.copy(source, bucket, key, ExtraArgs=params, Config=config)  # type: ignore[arg-type]
+        except S3CopyFailedError as exc:
+            # s3transfer's word for a part whose CopySourceIfMatch failed: the source changed.
+            raise ObjectChangedError(f"copy of s3://{source['Bucket']}/{source['Key']} refused: {exc}") from exc
+        finally:
+            if only_if_absent:
+                events.unregister("before-parameter-build.s3.CompleteMultipartUpload", unique_id=hook_id)
+        # The managed copy does not return the new version: the destination's newest is this copy.
+        return _version(self._client.head_object(Bucket=bucket, Key=key).get("VersionId"))
 
     def delete(self, obj: StoredObject) -> bool:
         """Delete exactly what was scanned. False when a newer object took the key (it has its own event)."""

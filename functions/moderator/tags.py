@@ -35,7 +35,19 @@ def format_score(value: float) -> str:
 
 
 def is_moderation_key(key: str) -> bool:
-    return key.startswith(PREFIX)
+    """Ours in any case: IAM compares `s3:ExistingObjectTag/<key>` names case-insensitively, so an
+    uploader's `Moderation:Status` could pass for our status. Every variant is ours to replace."""
+    return key.lower().startswith(PREFIX)
+
+
+def ours_only(tag_set: dict[str, str]) -> dict[str, str]:
+    """The moderation tags this project writes (all lower case): never an uploader's look-alike."""
+    return {k: v for k, v in tag_set.items() if k.startswith(PREFIX) and k == k.lower()}
+
+
+def uploaders_only(tag_set: dict[str, str]) -> dict[str, str]:
+    """Everything but moderation tags, in any case."""
+    return {k: v for k, v in tag_set.items() if not is_moderation_key(k)}
 
 
 #: Moderation tags that are not scores.
@@ -45,8 +57,8 @@ NOT_SCORES = frozenset({STATUS, REASON, SCANNED_AT, CATEGORIZER, REVIEWED_AT})
 def scores_from(tag_set: dict[str, str]) -> dict[str, float]:
     """The scores an object carries, by label; a `moderation:*` tag that is not a number is not a score."""
     scores: dict[str, float] = {}
-    for name, value in tag_set.items():
-        if is_moderation_key(name) and name not in NOT_SCORES:
+    for name, value in ours_only(tag_set).items():
+        if name not in NOT_SCORES:
             try:
                 scores[name.removeprefix(PREFIX)] = float(value)
             except ValueError:
@@ -80,9 +92,10 @@ def merge(existing: dict[str, str], ours: list[tuple[str, str]]) -> MergedTags:
     """Keep every tag of the uploader, replace every earlier `moderation:*` tag, fit ours in the budget.
 
     Earlier `moderation:*` tags are dropped even when the new set does not rewrite them: a stale
-    score next to a fresh status would mislead whoever reads the object.
+    score next to a fresh status would mislead whoever reads the object. So are an uploader's
+    look-alikes in another case (`Moderation:Status`): they never count against the budget.
     """
-    kept = {k: v for k, v in existing.items() if not is_moderation_key(k)}
+    kept = uploaders_only(existing)
     room = max(S3_MAX_TAGS - len(kept), 0)
     fitting = dict(ours[:room])
     dropped = [key for key, _ in ours[room:]]

@@ -20,6 +20,8 @@ class StoredItem:
     data: bytes
     tags: dict[str, str] = field(default_factory=dict)
     version_id: str | None = None
+    #: LastModified as a HEAD reports it: each put is a new upload, a second later.
+    last_modified: str = "2024-05-14T09:21:00+00:00"
 
 
 class FakeStorage:
@@ -34,17 +36,26 @@ class FakeStorage:
         self.failing_keys: dict[str, ModeratorError] = {}
         #: Sizes a HEAD reports instead of the real length (to test size checks without big data).
         self.reported_sizes: dict[tuple[str, str], int] = {}
+        #: Method name -> something that happens once, just before the next call of it (a race).
+        self.before: dict[str, Callable[[], None]] = {}
+        #: (bucket, key, KMS key) of every copy made.
+        self.copies: list[tuple[str, str, str | None]] = []
+        self._uploads = 0
 
     def put(
         self, bucket: str, key: str, data: bytes, tags: dict[str, str] | None = None, version_id: str | None = None
     ) -> None:
-        self.objects[(bucket, key)] = StoredItem(data, dict(tags or {}), version_id)
+        self._uploads += 1
+        stamp = f"2024-05-14T09:{21 + self._uploads // 60:02d}:{self._uploads % 60:02d}+00:00"
+        self.objects[(bucket, key)] = StoredItem(data, dict(tags or {}), version_id, stamp)
 
     def item(self, bucket: str, key: str) -> StoredItem | None:
         return self.objects.get((bucket, key))
 
     def _call(self, name: str, key: str) -> None:
         self.calls.append(name)
+        if name in self.before:
+            self.before.pop(name)()
         if name in self.failures:
             raise self.failures[name]
         if key in self.failing_keys:
@@ -61,7 +72,15 @@ class FakeStorage:
         item = self._get(ref.bucket, ref.key)
         size = self.reported_sizes.get((ref.bucket, ref.key), len(item.data))
         etag = hashlib.md5(item.data, usedforsecurity=False).hexdigest()
-        return StoredObject(ref.bucket, ref.key, item.version_id or ref.version_id, etag, size, "image/jpeg")
+        return StoredObject(
+            ref.bucket,
+            ref.key,
+            item.version_id or ref.version_id,
+            etag,
+            size,
+            "image/jpeg",
+            last_modified=item.last_modified,
+        )
 
     def read(self, obj: StoredObject) -> bytes:
         self._call("read", obj.key)
@@ -75,17 +94,30 @@ class FakeStorage:
         self._call("put_tags", obj.key)
         self._get(obj.bucket, obj.key).tags = dict(tags)
 
-    def copy(self, obj: StoredObject, bucket: str, key: str, *, only_if_absent: bool = False) -> str | None:
+    def copy(
+        self,
+        obj: StoredObject,
+        bucket: str,
+        key: str,
+        *,
+        only_if_absent: bool = False,
+        kms_key_id: str | None = None,
+    ) -> str | None:
         self._call("copy", obj.key)
         source = self._get(obj.bucket, obj.key)
+        if hashlib.md5(source.data, usedforsecurity=False).hexdigest() != obj.etag:
+            raise ObjectChangedError(f"s3://{obj.bucket}/{obj.key} changed (CopySourceIfMatch)")
         if only_if_absent and (bucket, key) in self.objects:
             raise ObjectChangedError(f"s3://{bucket}/{key} exists (IfNoneMatch)")
+        self.copies.append((bucket, key, kms_key_id))
         self.objects[(bucket, key)] = StoredItem(source.data, dict(source.tags), None)
         return None
 
     def delete(self, obj: StoredObject) -> bool:
         self._call("delete", obj.key)
-        self._get(obj.bucket, obj.key)
+        item = self._get(obj.bucket, obj.key)
+        if obj.version_id is None and hashlib.md5(item.data, usedforsecurity=False).hexdigest() != obj.etag:
+            return False  # IfMatch: a newer object took the key
         del self.objects[(obj.bucket, obj.key)]
         return True
 
@@ -131,3 +163,21 @@ class FakeApprovals:
 
     def record(self, approval: Approval) -> None:
         self.approvals[(approval.bucket, approval.key, approval.sha256)] = approval
+
+
+class RememberingOnce:
+    """Idempotency as Powertools does it: a finished verdict is kept per upload and handed back on a
+    redelivery (marked duplicate); a verdict that raised leaves nothing behind."""
+
+    def __init__(self) -> None:
+        self.done: dict[tuple[str, str, str | None, str, str], dict[str, object]] = {}
+
+    def __call__(self, obj: StoredObject, upload: str, judge: Callable[[StoredObject], Outcome]) -> Outcome:
+        identity = (obj.bucket, obj.key, obj.version_id, obj.etag, upload)
+        if identity in self.done:
+            outcome = Outcome.from_dict(ObjectRef(obj.bucket, obj.key, obj.version_id, obj.etag), self.done[identity])
+            outcome.duplicate = True
+            return outcome
+        outcome = judge(obj)
+        self.done[identity] = outcome.to_dict()
+        return outcome

@@ -15,7 +15,7 @@ from moderator.errors import (
     StorageError,
 )
 from moderator.model import Action, ObjectRef, SkipReason, Status
-from moderator.pipeline import Moderator
+from moderator.pipeline import Moderator, Once, every_time
 from moderator.settings import Settings
 from tests.builders import jpeg_bytes, png_bytes
 from tests.unit.conftest import MetricTotals
@@ -37,6 +37,7 @@ class World:
     publisher: FakePublisher = field(default_factory=FakePublisher)
     settings: Settings = BASE_SETTINGS
     approvals: FakeApprovals = field(default_factory=FakeApprovals)
+    once: Once = every_time
 
     @property
     def moderator(self) -> Moderator:
@@ -45,6 +46,7 @@ class World:
             categorizer=self.categorizer,
             publisher=self.publisher,
             settings=self.settings,
+            once=self.once,
             approvals=self.approvals,
             clock=lambda: NOW,
         )
@@ -98,8 +100,9 @@ def test_unsafe_image_is_moved_to_quarantine_with_its_tags(metric_totals: Metric
     world = world_with(UNSAFE)
     # WHEN it is moderated
     outcome = world.moderator.moderate(ObjectRef(BUCKET, KEY))
-    # THEN it is tagged first, copied to the quarantine prefix, then deleted
-    assert world.storage.calls == ["head", "read", "get_tags", "put_tags", "copy", "delete"]
+    # THEN it is tagged first (and, the bucket being unversioned, the object tagged is confirmed to
+    # be the one judged), copied to the quarantine prefix, then deleted
+    assert world.storage.calls == ["head", "read", "get_tags", "put_tags", "head", "copy", "delete"]
     assert world.storage.item(BUCKET, KEY) is None
     quarantined = world.tags(f"quarantine/{KEY}")
     assert quarantined["moderation:status"] == "UNSAFE"
