@@ -45,6 +45,7 @@ AWKWARD_KEYS = (
     "incoming/café/naïve ☀ 東京.jpg",
     "incoming/2024/05/14/deep/nested/path/image.png",
     "incoming/100% real & (final).jpg",
+    "incoming/pic #1?v=2.jpg",
 )
 
 
