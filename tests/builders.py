@@ -1,7 +1,9 @@
 """Small builders for events, image bytes, Imagga answers and a Lambda context.
 
-Shared by unit and integration tests. Events follow what AWS sends (see infra/events/ for whole
-samples); images are made with Pillow in memory, a few bytes to a few kilobytes each.
+Shared by unit and integration tests. The event builders make variations (other keys, versions,
+counts) of the shapes in infra/events/, whose samples come from the SAM CLI and published AWS
+samples (infra/events/README.md); every shape is also tested on those samples. Images are made
+with Pillow in memory, a few bytes to a few kilobytes each.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote, quote_plus
 
 from PIL import Image
 
@@ -201,16 +203,18 @@ def batch_operations_event(
 ) -> dict[str, Any]:
     """An S3 Batch Operations invocation with one task per key (task ids `task-1`, ...).
 
-    Schema 1.0 names the bucket by ARN, 2.0 by name; keys are URL-encoded as in a CSV manifest.
+    Fields as in infra/events/batch-operations-*.json: schema 1.0 names the bucket by ARN
+    (`s3BucketArn`), 2.0 by name (`s3Bucket`); keys are URL-encoded as `backfill --batch-operations`
+    writes them in the manifest.
     """
     tasks = []
     for number, key in enumerate(keys, start=1):
-        task: dict[str, Any] = {"taskId": f"task-{number}", "s3Key": quote_plus(key, safe="/")}
+        task: dict[str, Any] = {"taskId": f"task-{number}", "s3Key": quote(key, safe="/")}
         task["s3VersionId"] = version_id
         if schema == "1.0":
             task["s3BucketArn"] = f"arn:aws:s3:::{bucket}"
         else:
-            task["s3BucketName"] = bucket
+            task["s3Bucket"] = bucket
         tasks.append(task)
     job: dict[str, Any] = {"id": "f3cc4f60-61f6-4a2b-8a21-d07600c373ce"}
     if schema != "1.0":

@@ -4,7 +4,8 @@
   object is tagged ERROR before the failure, so nothing is left without a status.
 - S3 / SNS / EventBridge delivered directly: every record is tried; any failure raises at the
   end, so Lambda's asynchronous retries and on-failure destination take over.
-- S3 Batch Operations: one result per task, TemporaryFailure for what a retry may fix.
+- S3 Batch Operations: one result per task, TemporaryFailure for what a retry may fix; an object
+  that is no longer there is a skip (Succeeded), never TemporaryFailure.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ import asyncio
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    RESULT_CODE_TYPE,
+    S3BatchOperationResponse,
+    S3BatchOperationResponseRecord,
+)
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from .assessment import Deadline
 from .errors import ModeratorError, TransientError
-from .events import batch_tasks, refs_from_message, refs_from_payload
+from .events import batch_invocation, refs_from_message, refs_from_payload
 from .model import ObjectRef
 from .observability import logger, record_error
 from .pipeline import Moderator
@@ -89,21 +95,31 @@ def handle_notification(event: dict[str, Any], context: LambdaContext | None, mo
 def handle_batch_operations(
     event: dict[str, Any], context: LambdaContext | None, moderator: Moderator
 ) -> dict[str, Any]:
-    version, tasks = batch_tasks(event)
+    """One result per task, in AWS's documented response shape (Powertools' response classes)."""
+    try:
+        invocation = batch_invocation(event)
+    except ModeratorError as exc:
+        logger.error("unknown event shape", extra={"error": str(exc)})
+        record_error(exc.kind)
+        raise
     deadline = deadline_of(context)
-    results = []
-    for task in tasks:
+    # A task whose result is missing from the answer fails rather than passing unexamined.
+    response = S3BatchOperationResponse(invocation.schema, invocation.invocation_id, "PermanentFailure")
+    for task in invocation.tasks:
         code, text = _batch_result(moderator, task.ref, deadline)
-        results.append({"taskId": task.task_id, "resultCode": code, "resultString": text})
+        response.add_result(S3BatchOperationResponseRecord(task.task_id, code, text))
+    # Not `response.asdict()`: it insists on exactly one result. S3 sends one task per invocation
+    # today, but `tasks` is a list, and every task named gets its answer.
     return {
-        "invocationSchemaVersion": version,
-        "treatMissingKeysAs": "PermanentFailure",
-        "invocationId": event.get("invocationId"),
-        "results": results,
+        "invocationSchemaVersion": response.invocation_schema_version,
+        "treatMissingKeysAs": response.treat_missing_keys_as,
+        "invocationId": response.invocation_id,
+        "results": [result.asdict() for result in response.results],
     }
 
 
-def _batch_result(moderator: Moderator, ref: ObjectRef, deadline: Deadline | None) -> tuple[str, str]:
+def _batch_result(moderator: Moderator, ref: ObjectRef, deadline: Deadline | None) -> tuple[RESULT_CODE_TYPE, str]:
+    """A missing object is a skip (`Succeeded`, reason in the string): a retry would find nothing either."""
     try:
         outcome = moderator.moderate(ref, deadline)
     except TransientError as exc:

@@ -3,18 +3,38 @@
 Shapes: S3 notifications (direct, inside SQS, inside SNS, inside SNS inside SQS), EventBridge
 "Object Created" (direct or inside SQS), the `s3:TestEvent` S3 sends when notifications are set
 up, and S3 Batch Operations tasks (schema 1.0 and 2.0). Pure parsing, no I/O.
+
+AWS's field names are read through Powertools' event data classes (`S3EventRecord`,
+`SNSEventRecord`, `S3EventBridgeNotificationEvent`, `S3BatchOperationEvent`); the SQS envelope
+is Powertools' `SQSRecord`, in delivery.py. Where this module reads a field itself, a comment
+says why.
+
+Keys: S3 notifications URL-encode them, always. EventBridge (raw on AWS, percent-encoded by some
+emulators) and Batch Operations (URL-encoded by whoever wrote the manifest) are less certain:
+their refs carry the key's other readings in `other_keys`, which the pipeline tries when nothing
+is stored under the first one.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote, unquote_plus
+
+from aws_lambda_powertools.utilities.data_classes.s3_batch_operation_event import (
+    S3BatchOperationEvent,
+    S3BatchOperationTask,
+)
+from aws_lambda_powertools.utilities.data_classes.s3_event import S3EventBridgeNotificationEvent, S3EventRecord
+from aws_lambda_powertools.utilities.data_classes.sns_event import SNSEventRecord
 
 from .errors import PermanentError
 from .model import ObjectRef
+
+OBJECT_CREATED = "Object Created"
 
 
 class UnknownEventError(PermanentError):
@@ -33,6 +53,15 @@ class EventKind(StrEnum):
 class BatchTask:
     task_id: str
     ref: ObjectRef
+
+
+@dataclass(frozen=True)
+class BatchInvocation:
+    """One S3 Batch Operations invocation: what its answer must echo, and its tasks."""
+
+    schema: str
+    invocation_id: str
+    tasks: list[BatchTask]
 
 
 def event_kind(event: Any) -> EventKind:
@@ -61,86 +90,118 @@ def refs_from_message(body: str) -> list[ObjectRef]:
 
 
 def refs_from_payload(payload: Any) -> list[ObjectRef]:
-    """Objects created according to one payload; [] when it names none on purpose (test events)."""
+    """Objects created according to one payload; [] when it names none on purpose (test events, deletions)."""
     if not isinstance(payload, dict):
         raise UnknownEventError(f"payload is a {type(payload).__name__}, not a JSON object")
+    # Powertools has no data class for the s3:TestEvent (it names no object), nor for the SNS
+    # envelope an SQS queue receives from a topic without raw delivery (SNSEvent wraps Lambda's own
+    # SNS records, whose fields are named differently): both are recognised by their AWS fields.
     if payload.get("Event") == "s3:TestEvent":
         return []
     if payload.get("Type") == "Notification" and isinstance(payload.get("Message"), str):
         return refs_from_message(payload["Message"])
-    if payload.get("detail-type") == "Object Created" and payload.get("source") == "aws.s3":
-        return [_ref_from_eventbridge(payload)]
+    if payload.get("source") == "aws.s3" and "detail-type" in payload:
+        return _refs_from_eventbridge(S3EventBridgeNotificationEvent(payload))
     records = payload.get("Records")
     if isinstance(records, list):
         return [ref for record in records for ref in _refs_from_record(record)]
     raise UnknownEventError(f"unknown event shape (top-level keys: {', '.join(sorted(payload)[:8])})")
 
 
-def batch_tasks(event: dict[str, Any]) -> tuple[str, list[BatchTask]]:
-    """S3 Batch Operations: (schema version, tasks). Keys there are URL-encoded in schema 1.0."""
-    version = str(event.get("invocationSchemaVersion"))
-    if version not in ("1.0", "2.0"):
-        raise UnknownEventError(f"unsupported Batch Operations schema {version!r}")
-    tasks: list[BatchTask] = []
-    for task in event.get("tasks") or []:
-        try:
-            # Schema 1.0 names the bucket by ARN, 2.0 by name.
-            bucket = str(task["s3BucketArn"]).split(":::", 1)[1] if version == "1.0" else str(task["s3BucketName"])
-            key = unquote_plus(str(task["s3Key"]))
-            tasks.append(BatchTask(str(task["taskId"]), ObjectRef(bucket, key, _version(task.get("s3VersionId")))))
-        except (KeyError, IndexError, TypeError) as exc:
-            raise UnknownEventError(f"Batch Operations task without {exc}") from exc
-    return version, tasks
+def batch_invocation(event: dict[str, Any]) -> BatchInvocation:
+    """S3 Batch Operations: schema 1.0 names the bucket by ARN (`s3BucketArn`), 2.0 by name (`s3Bucket`).
+
+    Keys arrive URL-encoded in both, as the manifest holds them.
+    """
+    batch = S3BatchOperationEvent(event)
+    try:
+        schema = str(batch.invocation_schema_version)
+        invocation_id = str(batch.invocation_id)
+        if schema not in ("1.0", "2.0"):
+            raise UnknownEventError(f"unsupported Batch Operations schema {schema!r}")
+        tasks = [BatchTask(str(task.task_id), _ref_from_task(task)) for task in batch.tasks]
+    except (KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise UnknownEventError(f"Batch Operations invocation without {exc}") from exc
+    return BatchInvocation(schema, invocation_id, tasks)
+
+
+def _ref_from_task(task: S3BatchOperationTask) -> ObjectRef:
+    # `s3_key` is the key URL-decoded with unquote_plus, as AWS documents; but the manifest is
+    # whoever's CSV: a raw '+' or a literal '%xx' in a key written unencoded would decode to another
+    # key. Those readings follow, from the key as the task carries it.
+    raw_key = str(task["s3Key"])
+    return ObjectRef(
+        str(task.s3_bucket),
+        task.s3_key,
+        _version(task.s3_version_id),
+        other_keys=_others(task.s3_key, (unquote(raw_key), raw_key)),
+    )
 
 
 def _refs_from_record(record: Any) -> list[ObjectRef]:
     if not isinstance(record, dict):
         raise UnknownEventError("a record is not a JSON object")
+    # Lambda's SNS records spell it `EventSource`, S3's `eventSource`: read both before choosing a class.
     source = record.get("eventSource") or record.get("EventSource")
     if source == "aws:sns":
-        message = (record.get("Sns") or {}).get("Message")
+        try:
+            message = SNSEventRecord(record).sns.message
+        except (KeyError, TypeError) as exc:
+            raise UnknownEventError("SNS record without a Message") from exc
         if not isinstance(message, str):
             raise UnknownEventError("SNS record without a Message")
         return refs_from_message(message)
     if source != "aws:s3":
         raise UnknownEventError(f"record from unsupported source {source!r}")
-    if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
-        return []
+    s3_record = S3EventRecord(record)
     try:
-        bucket = record["s3"]["bucket"]["name"]
-        obj = record["s3"]["object"]
-        # S3 notifications URL-encode keys (a space arrives as '+'); unquote_plus reverses every form seen.
-        key = unquote_plus(obj["key"])
-    except (KeyError, TypeError) as exc:
+        if not s3_record.event_name.startswith("ObjectCreated:"):
+            return []
+        bucket = s3_record.s3.bucket.name
+        obj = s3_record.s3.get_object
+        # `S3Object.key` is the key as S3 sent it, URL-encoded (a space arrives as '+', or as '%20'
+        # from some emulators and the SAM CLI): unquote_plus reverses every form seen.
+        key = unquote_plus(obj.key)
+        etag, version_id = obj.etag, obj.version_id
+    except (KeyError, TypeError, AttributeError) as exc:
         raise UnknownEventError(f"S3 record without {exc}") from exc
+    # Size and sequencer are read with .get: the data class's properties raise when they are absent,
+    # and moto's events carry no sequencer.
     return [
         ObjectRef(
-            str(bucket),
-            key,
-            _version(obj.get("versionId")),
-            _etag(obj.get("eTag")),
-            _size(obj.get("size")),
-            _text(obj.get("sequencer")),
+            str(bucket), key, _version(version_id), _etag(etag), _size(obj.get("size")), _text(obj.get("sequencer"))
         )
     ]
 
 
-def _ref_from_eventbridge(event: dict[str, Any]) -> ObjectRef:
+def _refs_from_eventbridge(event: S3EventBridgeNotificationEvent) -> list[ObjectRef]:
+    if event.detail_type != OBJECT_CREATED:
+        return []  # Object Deleted, Restore, Tagging...: nothing new to moderate
     try:
-        detail = event["detail"]
-        bucket = detail["bucket"]["name"]
-        obj = detail["object"]
-        key = obj["key"]  # EventBridge keys arrive as written: no decoding.
-    except (KeyError, TypeError) as exc:
+        bucket = event.detail.bucket.name
+        obj = event.detail.object
+        # Not `obj.key`: the data class applies unquote_plus, but AWS sends EventBridge keys as written
+        # (a '+' is a plus). Some S3 emulators percent-encode them: the decoded key is the other reading.
+        raw_key = str(obj["key"])
+    except (KeyError, TypeError, AttributeError) as exc:
         raise UnknownEventError(f"EventBridge event without {exc}") from exc
-    return ObjectRef(
-        str(bucket),
-        str(key),
-        _version(obj.get("version-id")),
-        _etag(obj.get("etag")),
-        _size(obj.get("size")),
-        _text(obj.get("sequencer")),
-    )
+    # version-id, size and sequencer are optional (unversioned buckets; the data class's properties raise).
+    return [
+        ObjectRef(
+            str(bucket),
+            raw_key,
+            _version(obj.get("version-id")),
+            _etag(obj.get("etag")),
+            _size(obj.get("size")),
+            _text(obj.get("sequencer")),
+            other_keys=_others(raw_key, (unquote(raw_key),)),
+        )
+    ]
+
+
+def _others(key: str, readings: Iterable[str]) -> tuple[str, ...]:
+    """The readings that differ from `key` and from each other, in order."""
+    return tuple(dict.fromkeys(reading for reading in readings if reading != key))
 
 
 def _version(value: Any) -> str | None:

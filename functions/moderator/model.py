@@ -55,6 +55,9 @@ class ObjectRef:
     #: S3's `sequencer` from the event (S3 and EventBridge events carry it): orders the uploads of
     #: one key, and tells two uploads of the same bytes apart where there is no version id.
     sequencer: str | None = None
+    #: Other readings of `key`, for shapes whose key encoding is uncertain (EventBridge, Batch
+    #: Operations): looked up in order only when nothing is stored under `key`.
+    other_keys: tuple[str, ...] = ()
 
     def describe(self) -> dict[str, str | None]:
         return {"bucket": self.bucket, "key": self.key, "version_id": self.version_id}

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from .model import Action, Outcome
+from .model import Action, Outcome, SkipReason
 
 SERVICE = "imagga-s3-moderator"
 NAMESPACE = "ImaggaS3Moderator"
@@ -63,6 +63,8 @@ def _add(name: str, unit: MetricUnit, value: float) -> None:
 STATUS_METRIC = "Status{}"
 QUARANTINED = "Quarantined"
 SKIPPED = "Skipped"
+#: Objects an event named that were no longer there (every reading of the key tried): the template alarms on it.
+SKIPPED_GONE = "SkippedGone"
 IMAGGA_LATENCY = "ImaggaLatency"
 IMAGGA_CALLS = "ImaggaCalls"
 IMAGGA_RETRIES = "ImaggaRetries"
@@ -88,6 +90,8 @@ def record_outcome(outcome: Outcome, *, count_verdict: bool = True) -> None:
     if outcome.action is Action.SKIPPED:
         logger.info("object skipped", extra=fields)
         _add(SKIPPED, MetricUnit.Count, 1)
+        if outcome.skip_reason is SkipReason.GONE:
+            _add(SKIPPED_GONE, MetricUnit.Count, 1)
         return
     logger.info("object moderated", extra=fields)
     if not count_verdict:

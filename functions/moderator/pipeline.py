@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -88,14 +88,16 @@ class Moderator:
         skip = self._guard(ref)
         if skip is not None:
             return self._skipped(ref, skip)
-        try:
-            obj = self.storage.head(ref)
-        except ObjectGoneError:
-            return self._skipped(ref, SkipReason.ALREADY_QUARANTINED if self._in_quarantine(ref) else SkipReason.GONE)
+        found = self._pin(ref)
+        if found is None:
+            if self._in_quarantine(ref):
+                return self._skipped(ref, SkipReason.ALREADY_QUARANTINED)
+            return self._gone(ref, self._keys_to_try(ref))
+        ref, obj = found
         try:
             outcome = self.once(obj, upload_of(ref, obj), lambda pinned: self._judge(pinned, ref, deadline))
         except ObjectGoneError:
-            return self._skipped(ref, SkipReason.GONE)
+            return self._gone(ref, [ref.key])
         except ObjectChangedError as exc:
             # Overwritten while judged: what is at the key now is a newer upload, judged on a retry
             # or by its own event. Never tagged ERROR: the ERROR would land on that newer upload.
@@ -115,6 +117,34 @@ class Moderator:
 
     def _guard(self, ref: ObjectRef) -> SkipReason | None:
         return not_an_upload(ref.key, self.settings.quarantine_prefix)
+
+    def _keys_to_try(self, ref: ObjectRef) -> list[str]:
+        """The key as given, then its other readings; never one the guard would skip (our quarantine)."""
+        others = [key for key in ref.other_keys if not_an_upload(key, self.settings.quarantine_prefix) is None]
+        return [ref.key, *others]
+
+    def _pin(self, ref: ObjectRef) -> tuple[ObjectRef, StoredObject] | None:
+        """HEAD the object under its key, then under the other readings of a key whose encoding is uncertain."""
+        for key in self._keys_to_try(ref):
+            candidate = replace(ref, key=key, other_keys=())
+            try:
+                obj = self.storage.head(candidate)
+            except ObjectGoneError:
+                continue
+            if ref.other_keys:
+                logger.info(
+                    "key of uncertain encoding resolved",
+                    extra={"bucket": ref.bucket, "key_given": ref.key, "key_found": key},
+                )
+            return candidate, obj
+        return None
+
+    def _gone(self, ref: ObjectRef, keys_tried: list[str]) -> Outcome:
+        logger.warning(
+            "object gone before its scan: skipped",
+            extra={"bucket": ref.bucket, "keys_tried": keys_tried, "version_id": ref.version_id},
+        )
+        return self._skipped(ref, SkipReason.GONE)
 
     # --- the verdict: once per upload ------------------------------------------------------------
 

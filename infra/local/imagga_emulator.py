@@ -13,7 +13,8 @@ malformed bodies) from a seeded RNG, changeable while running, and fixed scores 
 registered by SHA-256; the request log says when fixed scores were served.
 
 Library use: `with ImaggaEmulator(api_key=..., api_secret=...) as imagga: imagga.url`.
-Command line: `python -m infra.local.imagga_emulator --port 8080`.
+Command line: `python -m infra.local.imagga_emulator --port 8080` (it answers the demo sample's
+fixed scores, as `make local` does).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import calendar
 import hashlib
 import json
 import logging
+import os
 import random
 import signal
 import threading
@@ -524,6 +526,27 @@ def fault_fields() -> list[str]:
     return [f.name for f in fields(Faults)]
 
 
+def register_demo_sample(emulator: ImaggaEmulator, env: Mapping[str, str]) -> tuple[str, float]:
+    """Answer the demo sample's fixed scores, as `make local` does; returns its path and nsfw score.
+
+    Registered for the sample's own bytes (what `check` of the file sends when downscaling is off)
+    and for the JPEG the function prepares from it with RESIZE_SHORT_SIDE / MAX_IMAGE_PIXELS from
+    `env`, or the function's defaults.
+    """
+    # The local stack owns the sample and its score; imported here, where they are needed.
+    from moderator.imaging import prepare
+    from moderator.settings import Settings
+
+    from .stack import DEMO_UNSAFE_NSFW, DEMO_UNSAFE_SAMPLE
+
+    settings = Settings.from_env(env, require_credentials=False)
+    data = DEMO_UNSAFE_SAMPLE.read_bytes()
+    emulator.register_image(data, DEMO_UNSAFE_NSFW)
+    prepared = prepare(data, short_side=settings.resize_short_side, max_pixels=settings.max_image_pixels)
+    emulator.register_image(prepared.data, DEMO_UNSAFE_NSFW)
+    return str(DEMO_UNSAFE_SAMPLE), DEMO_UNSAFE_NSFW
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the Imagga API emulator on 127.0.0.1 until Ctrl-C.")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
@@ -550,7 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with emulator:
+        sample, nsfw = register_demo_sample(emulator, os.environ)
         print(f"Imagga emulator on {emulator.url}  (Basic auth {args.api_key} / ***)  Ctrl-C stops it", flush=True)
+        print(f"fixed scores for the demo sample {sample}: nsfw {nsfw}, as in `make local`", flush=True)
         stop.wait()
     print("stopped", flush=True)
     return 0

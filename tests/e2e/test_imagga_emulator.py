@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -13,6 +18,7 @@ from infra.local.imagga_emulator import Faults, ImaggaEmulator
 pytestmark = pytest.mark.e2e
 
 AUTH = ("test-key", "test-secret")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -139,3 +145,45 @@ def test_malformed_and_timeout_faults(emulator: ImaggaEmulator) -> None:
         malformed.json()
     with pytest.raises(requests.Timeout):
         requests.post(f"{emulator.url}/categories/nsfw_beta", files={"image": ("x", b"x")}, auth=AUTH, timeout=(2, 0.3))
+
+
+def test_the_emulator_run_alone_answers_the_demo_sample_s_fixed_scores_like_make_local() -> None:
+    # GIVEN the emulator started on its own, as the README's `python -m infra.local.imagga_emulator`
+    from infra.local.stack import DEMO_UNSAFE_NSFW, DEMO_UNSAFE_SAMPLE
+
+    from moderator.imaging import prepare
+    from moderator.settings import Settings
+
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'functions'}{os.pathsep}{ROOT}"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.local.imagga_emulator", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        banner = process.stdout.readline()
+        url = banner.split()[3]
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/v2"), banner
+        assert f"nsfw {DEMO_UNSAFE_NSFW}" in process.stdout.readline()
+
+        # WHEN the sample is categorized as the function sends it (downscaled with its defaults), and as a file
+        defaults = Settings()
+        sent = prepare(
+            DEMO_UNSAFE_SAMPLE.read_bytes(), short_side=defaults.resize_short_side, max_pixels=defaults.max_image_pixels
+        ).data
+        answers = [
+            requests.post(f"{url}/categories/nsfw_beta", files={"image": ("x", data)}, auth=AUTH, timeout=30).json()
+            for data in (sent, DEMO_UNSAFE_SAMPLE.read_bytes())
+        ]
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+
+    # THEN both carry the fixed unsafe score, not the model's
+    for answer in answers:
+        labels = {c["name"]["en"]: c["confidence"] for c in answer["result"]["categories"]}
+        assert labels["nsfw"] == DEMO_UNSAFE_NSFW

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
+from urllib.parse import quote_plus
 
 import boto3
 import pytest
@@ -30,21 +32,28 @@ pytestmark = pytest.mark.integration
 DEMO_BUCKET = "moderation-demo-bucket"  # the bucket the samples in infra/events name
 SAMPLE_KEY = "incoming/summer holiday/café + friends.jpg"
 VERSIONED_SAMPLE_KEY = "incoming/portraits/IMG_0042.JPG"
-SAMPLE_VERSION_IDS = ("IYV3p45BT0ac8hjHg1houSdS1a.Mro8e", "096fKKXTRTtl3on89fVO.nfljtsv6qko")
+ARCHIVE_KEY = "incoming/archive/old photo(1)+.jpg"  # the Batch Operations samples' key
+#: The version ids the samples were published with (AWS docs, Powertools).
+SAMPLE_VERSION_IDS = (
+    "IYV3p45BT0ac8hjHg1houSdS1a.Mro8e",
+    "096fKKXTRTtl3on89fVO.nfljtsv6qko",
+    "yd3d4HaWOT2zguDLvIQLU6ptDTwKBnQV",
+)
 AWKWARD_KEYS = (
     "incoming/summer holiday/photo 1.jpg",
     "incoming/a+b=c.jpg",
     "incoming/café/naïve ☀ 東京.jpg",
     "incoming/2024/05/14/deep/nested/path/image.png",
     "incoming/100% real & (final).jpg",
+    "incoming/pic #1?v=2.jpg",
 )
 
 
 def _sample_with_version(name: str, version_id: str) -> dict[str, Any]:
-    """A sample event, its made-up version id replaced by the one S3 gave our upload."""
+    """A sample event, the version id it was published with replaced by the one S3 gave our upload."""
     text = json.dumps(load_event(name))
-    for made_up in SAMPLE_VERSION_IDS:
-        text = text.replace(made_up, version_id)
+    for published in SAMPLE_VERSION_IDS:
+        text = text.replace(published, version_id)
     return json.loads(text)
 
 
@@ -106,22 +115,28 @@ def test_a_space_and_a_plus_in_keys_name_different_objects(
 
 
 @pytest.mark.parametrize(
-    ("sample", "answer"),
+    ("sample", "key", "answer"),
     [
-        ("s3-put", {"objects": 1}),
-        ("s3-put-versioned", {"objects": 1}),
-        ("sns-s3", {"objects": 1}),
-        ("eventbridge-object-created", {"objects": 1}),
-        ("sqs-s3", {"batchItemFailures": []}),
-        ("sqs-sns-s3", {"batchItemFailures": []}),
-        ("sqs-eventbridge", {"batchItemFailures": []}),
+        ("s3-put", SAMPLE_KEY, {"objects": 1}),
+        ("s3-put-versioned", VERSIONED_SAMPLE_KEY, {"objects": 1}),
+        ("sns-s3", SAMPLE_KEY, {"objects": 1}),
+        ("eventbridge-object-created", SAMPLE_KEY, {"objects": 1}),
+        ("sqs-s3", SAMPLE_KEY, {"batchItemFailures": []}),
+        ("sqs-s3-versioned", VERSIONED_SAMPLE_KEY, {"batchItemFailures": []}),
+        ("sqs-sns-s3", VERSIONED_SAMPLE_KEY, {"batchItemFailures": []}),
+        ("sqs-eventbridge", SAMPLE_KEY, {"batchItemFailures": []}),
     ],
 )
-def test_each_event_shape_tags_the_object_it_names(
-    sample: str, answer: dict[str, Any], s3: BaseClient, demo_bucket: str, imagga: FakeImagga, moderation: Moderation
+def test_each_outside_sample_tags_the_object_it_names(
+    sample: str,
+    key: str,
+    answer: dict[str, Any],
+    s3: BaseClient,
+    demo_bucket: str,
+    imagga: FakeImagga,
+    moderation: Moderation,
 ) -> None:
-    # GIVEN the object the sample event names exists in a versioned bucket
-    key = VERSIONED_SAMPLE_KEY if sample in ("s3-put-versioned", "sqs-sns-s3") else SAMPLE_KEY
+    # GIVEN the object a SAM CLI / Powertools / AWS docs sample names exists in a versioned bucket
     version_id = s3.put_object(Bucket=demo_bucket, Key=key, Body=jpeg_bytes(color=GREEN))["VersionId"]
     event = _sample_with_version(sample, version_id)
 
@@ -135,29 +150,48 @@ def test_each_event_shape_tags_the_object_it_names(
     assert len(imagga.requests("POST", "/v2/categories/nsfw_beta")) == 1
 
 
+@pytest.mark.parametrize("sample", ["s3-delete", "eventbridge-object-deleted", "sqs-s3-test-event"])
+def test_outside_samples_that_create_nothing_cost_no_call(
+    sample: str, s3_calls: Any, demo_bucket: str, imagga: FakeImagga, moderation: Moderation
+) -> None:
+    # GIVEN a deletion (SAM CLI, AWS docs) or the test message S3 sends when notifications are set up
+    s3_calls.reset()
+    # WHEN the handler receives it
+    result = moderation.invoke(load_event(sample))
+    # THEN it succeeds naming no object, and neither S3 nor Imagga was asked anything
+    assert result.response in ({"objects": 0, "outcomes": []}, {"batchItemFailures": []}), result.error
+    assert s3_calls.calls == []
+    assert imagga.calls == []
+
+
 def test_every_record_of_a_multi_record_s3_event_is_moderated(
     s3: BaseClient, demo_bucket: str, imagga: FakeImagga, moderation: Moderation
 ) -> None:
-    # GIVEN the three objects of the multi-record sample: a PNG, a WebP and a GIF; the GIF is unsafe
+    # GIVEN three objects: a PNG, a WebP and a GIF; the GIF is unsafe
     imagga.answer_for_colour(RED, {"nsfw": 91.0, "safe": 9.0})
     uploads = {
-        "incoming/batch-2024-05-14/0001.png": png_bytes(color=GREEN),
-        "incoming/batch-2024-05-14/0002.webp": webp_bytes(color=GREEN),
-        "incoming/batch-2024-05-14/0003.gif": gif_bytes(colors=(RED,), frames=1),
+        "incoming/batch 2024-05-14/0001.png": png_bytes(color=GREEN),
+        "incoming/batch 2024-05-14/0002.webp": webp_bytes(color=GREEN),
+        "incoming/batch 2024-05-14/0003.gif": gif_bytes(colors=(RED,), frames=1),
     }
     for key, body in uploads.items():
         s3.put_object(Bucket=demo_bucket, Key=key, Body=body)
+    # AND one S3 event naming all three: the SAM CLI's Put record, once per key (keys encoded as S3 does)
+    [record] = load_event("s3-put")["Records"]
+    records = [copy.deepcopy(record) for _ in uploads]
+    for each, key in zip(records, uploads, strict=True):
+        each["s3"]["object"]["key"] = quote_plus(key, safe="/")
 
     # WHEN the handler receives the event directly from S3
-    result = moderation.invoke(load_event("s3-multi-record"))
+    result = moderation.invoke({"Records": records})
 
     # THEN all three were sent to Imagga and carry their verdicts; the GIF went to quarantine
     assert result.response is not None, result.error
     assert result.response["objects"] == 3
     assert len(imagga.requests("POST", "/v2/categories/")) == 3
-    assert tags_of(s3, demo_bucket, "incoming/batch-2024-05-14/0001.png")["moderation:status"] == "SAFE"
-    assert tags_of(s3, demo_bucket, "incoming/batch-2024-05-14/0002.webp")["moderation:status"] == "SAFE"
-    quarantined = "quarantine/incoming/batch-2024-05-14/0003.gif"
+    assert tags_of(s3, demo_bucket, "incoming/batch 2024-05-14/0001.png")["moderation:status"] == "SAFE"
+    assert tags_of(s3, demo_bucket, "incoming/batch 2024-05-14/0002.webp")["moderation:status"] == "SAFE"
+    quarantined = "quarantine/incoming/batch 2024-05-14/0003.gif"
     assert tags_of(s3, demo_bucket, quarantined)["moderation:status"] == "UNSAFE"
 
 
@@ -238,3 +272,44 @@ def test_batch_operations_answer_one_result_per_task(
     assert result.response["results"][0]["resultString"] == "SAFE"
     assert result.response["results"][2]["resultString"] == "SKIPPED:gone"
     assert tags_of(s3, bucket, "incoming/archive/old photo(1)+.jpg")["moderation:status"] == "SAFE"
+
+
+@pytest.mark.parametrize(("sample", "schema"), [("batch-operations-1.0", "1.0"), ("batch-operations-2.0", "2.0")])
+def test_outside_batch_operations_samples_are_answered_in_aws_response_shape(
+    sample: str, schema: str, s3: BaseClient, demo_bucket: str, imagga: FakeImagga, moderation: Moderation
+) -> None:
+    # GIVEN the object the SAM CLI's (1.0) or Powertools' (2.0) sample names; on 1.0 its version
+    version_id = s3.put_object(Bucket=demo_bucket, Key=ARCHIVE_KEY, Body=jpeg_bytes(color=GREEN))["VersionId"]
+    event = load_event(sample)
+    if event["tasks"][0]["s3VersionId"] is not None:
+        event["tasks"][0]["s3VersionId"] = version_id  # the sample's "1", replaced by the one S3 gave our upload
+
+    # WHEN S3 Batch Operations invokes the function with it
+    result = moderation.invoke(event)
+
+    # THEN the answer is AWS's documented response: schema and invocation id echoed, one result per task
+    assert result.response == {
+        "invocationSchemaVersion": schema,
+        "treatMissingKeysAs": "PermanentFailure",
+        "invocationId": event["invocationId"],
+        "results": [{"taskId": event["tasks"][0]["taskId"], "resultCode": "Succeeded", "resultString": "SAFE"}],
+    }, result.error
+    # AND the object under the decoded key carries its status
+    assert tags_of(s3, demo_bucket, ARCHIVE_KEY, version_id)["moderation:status"] == "SAFE"
+
+
+@pytest.mark.parametrize("sample", ["batch-operations-1.0", "batch-operations-2.0"])
+def test_a_batch_operations_task_whose_object_is_missing_succeeds_as_a_skip_never_a_temporary_failure(
+    sample: str, demo_bucket: str, imagga: FakeImagga, moderation: Moderation
+) -> None:
+    # GIVEN an outside sample naming an object that is not in the bucket (deleted since the manifest was made)
+    event = load_event(sample)
+
+    # WHEN the task runs
+    result = moderation.invoke(event)
+
+    # THEN it succeeds as a skip with the reason, so the job neither retries it nor counts it failed
+    assert result.response is not None, result.error
+    assert [(r["resultCode"], r["resultString"]) for r in result.response["results"]] == [("Succeeded", "SKIPPED:gone")]
+    assert result.metrics["SkippedGone"] == 1
+    assert imagga.calls == []

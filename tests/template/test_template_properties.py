@@ -488,6 +488,7 @@ def test_alarms_watch_the_dead_letter_queue_errors_throttles_backlog_and_imagga_
         "Throttles",
         "ApproximateAgeOfOldestMessage",
         "ImaggaMonthlyLimitRemaining",
+        "SkippedGone",
     }
     assert all(alarm["AlarmActions"] == [{"Ref": "AlertTopic"}] for alarm in alarms.values())
     assert alarms["ApproximateNumberOfMessagesVisible"]["Dimensions"][0]["Value"] == {
@@ -511,6 +512,28 @@ def test_alarm_metrics_are_the_ones_the_function_emits(rendered: dict[str, Any])
     assert quota["Namespace"] == observability.NAMESPACE
     assert quota["MetricName"] == observability.MONTHLY_LIMIT_REMAINING
     assert quota["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}]
+
+
+def test_an_object_skipped_as_gone_raises_the_alarm_on_the_metric_the_function_emits(
+    rendered: dict[str, Any],
+) -> None:
+    # GIVEN the function's own metric name for objects gone before their scan
+    from moderator import observability
+
+    # WHEN the default deployment's alarms are read
+    alarms = {
+        body["Properties"]["MetricName"]: body["Properties"]
+        for body in resources_of(stack(rendered), "AWS::CloudWatch::Alarm").values()
+    }
+
+    # THEN one alarm watches it: the first such skip in five minutes tells the alert topic
+    gone = alarms[observability.SKIPPED_GONE]
+    assert gone["Namespace"] == observability.NAMESPACE
+    assert gone["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}]
+    assert (gone["Statistic"], gone["Period"], gone["Threshold"]) == ("Sum", 300, 1)
+    assert gone["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert gone["TreatMissingData"] == "notBreaching"
+    assert gone["AlarmActions"] == [{"Ref": "AlertTopic"}]
 
 
 def test_alert_email_subscribes_to_the_topic_only_when_given(rendered: dict[str, Any]) -> None:

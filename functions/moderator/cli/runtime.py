@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlparse
 
 import boto3
 import click
+from botocore.configprovider import ConfiguredEndpointProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..imagga import ImaggaClient
@@ -27,11 +28,21 @@ class S3Location:
     key: str
 
 
+#: What S3 accepts in a bucket name (botocore's check, without access-point ARNs).
+_BUCKET_NAME = re.compile(r"[A-Za-z0-9._-]{1,255}")
+
+
 def parse_s3_url(url: str) -> S3Location:
-    parsed = urlparse(url)
-    if parsed.scheme != "s3" or not parsed.netloc:
+    """`s3://bucket/key`: the bucket, and the key exactly as written after the first '/'.
+
+    Not `urlparse`: `#`, `?`, `%` and `+` are ordinary characters of S3 keys, not a fragment, a
+    query or escapes, so `s3://b/pic #1.png` names the key `pic #1.png`, never `pic `.
+    """
+    scheme, separator, rest = url.partition("://")
+    bucket, _, key = rest.partition("/")
+    if scheme != "s3" or not separator or not _BUCKET_NAME.fullmatch(bucket):
         raise ValueError(f"{url!r} is not an s3://bucket[/key] location")
-    return S3Location(parsed.netloc, parsed.path.lstrip("/"))
+    return S3Location(bucket, key)
 
 
 def now_utc() -> str:
@@ -48,8 +59,21 @@ class Runtime:
 
     def client(self, name: str) -> Any:
         return boto3.client(  # type: ignore[call-overload]
-            name, config=AWS_CONFIG, endpoint_url=self.endpoint_url, region_name=self.region
+            name, config=AWS_CONFIG, endpoint_url=self.endpoint_for(name), region_name=self.region
         )
+
+    def endpoint_for(self, service: str) -> str | None:
+        """`AWS_ENDPOINT_URL_<SERVICE>` when set, else `--endpoint-url` (or `AWS_ENDPOINT_URL`).
+
+        botocore ranks a service's own variable above AWS_ENDPOINT_URL, but an endpoint_url given
+        to a client overrides both: DynamoDB on its own endpoint must not follow S3's. The variable's
+        name comes from botocore (`AWS_ENDPOINT_URL_SECRETS_MANAGER`, `..._EVENTBRIDGE`, ...).
+        """
+        if self.env.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+            return self.endpoint_url  # botocore would ignore the variable too
+        own_only = {name: value for name, value in self.env.items() if name != "AWS_ENDPOINT_URL"}
+        own: str | None = ConfiguredEndpointProvider({}, {}, service, environ=own_only).provide()
+        return own or self.endpoint_url
 
     @cached_property
     def settings(self) -> Settings:
