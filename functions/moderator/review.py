@@ -25,7 +25,7 @@ class ReviewStorage(Protocol):
     def copy(self, obj: StoredObject, bucket: str, key: str, *, only_if_absent: bool = False) -> str | None: ...
     def delete(self, obj: StoredObject) -> bool: ...
     def version_ids(self, bucket: str, key: str) -> list[str]: ...
-    def delete_version(self, bucket: str, key: str, version_id: str) -> None: ...
+    def delete_version(self, bucket: str, key: str, version_id: str) -> bool: ...
 
 
 class ReviewLedger(Protocol):
@@ -175,11 +175,10 @@ def _delete_for_good(
     ledger: ReviewLedger | None,
 ) -> int:
     scanned_at = storage.get_tags(storage.head(ObjectRef(bucket, key))).get(tags.SCANNED_AT)
-    versions = storage.version_ids(bucket, key)
-    for version_id in versions:
-        storage.delete_version(bucket, key, version_id)
+    # A version another purge (or a person) deleted meanwhile is not an error: it is gone, as wanted.
+    deleted = sum(storage.delete_version(bucket, key, version_id) for version_id in storage.version_ids(bucket, key))
     _record(ledger, scanned_bucket, scanned_key, scanned_at, REJECTED, reviewer, now, None)
-    return len(versions)
+    return deleted
 
 
 def _record(
