@@ -32,6 +32,8 @@ def operator_env(stack: LocalStack, **extra: str | None) -> dict[str, str | None
         "IMAGGA_API_SECRET": IMAGGA_SECRET,
         "IMAGGA_API_ENDPOINT": stack.imagga_url,
         "IMAGGA_SECRET_ARN": None,
+        # On LocalStack, DynamoDB is moto's: the per-service variable sends the command's DynamoDB calls there.
+        "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_endpoint_url if stack.backend == "localstack" else None,
         "QUARANTINE_PREFIX": stack.quarantine_prefix,
         "APPROVALS_TABLE": None,
         "IDEMPOTENCY_TABLE": None,
@@ -59,6 +61,20 @@ class Cli:
 @pytest.fixture
 def cli(stack: LocalStack) -> Cli:
     return Cli(stack)
+
+
+#: Why a command that writes to DynamoDB fails on the LocalStack leg (until the command line honours the
+#: per-service endpoint variables, which boto3 and the function already do).
+CLI_DYNAMODB_ON_LOCALSTACK = (
+    "the command line sends DynamoDB calls to --endpoint-url (LocalStack, which has no DynamoDB here) "
+    "instead of AWS_ENDPOINT_URL_DYNAMODB (moto)"
+)
+
+
+def dynamodb_through_the_command_line(request: pytest.FixtureRequest, stack: LocalStack) -> None:
+    """Call first in a test whose command writes to DynamoDB: on LocalStack it is expected to fail, strictly."""
+    if stack.backend == "localstack":
+        request.applymarker(pytest.mark.xfail(strict=True, reason=CLI_DYNAMODB_ON_LOCALSTACK))
 
 
 def assert_one_line_error(result: Result, exit_code: int, *fragments: str) -> str:

@@ -10,16 +10,25 @@ from collections.abc import Iterator
 import pytest
 from infra.local.stack import DEMO_UNSAFE_SAMPLE, SAMPLES, LocalStack
 
-from tests.cli.conftest import Cli, as_tagging, assert_one_line_error, tags_of, versions_of, wait_until
-from tests.e2e.conftest import FAST, FAST_IMAGGA_ENV
+from tests.cli.conftest import (
+    Cli,
+    as_tagging,
+    assert_one_line_error,
+    dynamodb_through_the_command_line,
+    tags_of,
+    versions_of,
+    wait_until,
+)
+from tests.e2e.conftest import FAST, FAST_IMAGGA_ENV, on_backend
 
 UNSAFE = DEMO_UNSAFE_SAMPLE.read_bytes()
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def stack(backend: str, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     """The function records its decisions (and finds approvals) in the stack's decisions ledger, as deployed."""
-    with LocalStack(**FAST, name=f"moderator-local-{uuid.uuid4().hex[:8]}", env=FAST_IMAGGA_ENV) as running:
+    name = f"moderator-local-{uuid.uuid4().hex[:8]}"
+    with LocalStack(**FAST, name=name, env=FAST_IMAGGA_ENV, **on_backend(backend, request)) as running:
         yield running
 
 
@@ -64,8 +73,9 @@ def test_quarantine_list_shows_each_quarantined_object_with_its_scores(cli: Cli,
 
 
 def test_release_puts_the_image_back_approved_and_the_function_leaves_it_there(
-    cli: Cli, stack: LocalStack, review_env: dict[str, str], decisions_table: str
+    cli: Cli, stack: LocalStack, review_env: dict[str, str], decisions_table: str, request: pytest.FixtureRequest
 ) -> None:
+    dynamodb_through_the_command_line(request, stack)
     # GIVEN an image the function quarantined
     key, quarantined = quarantine_one(stack)
     stack.imagga.reset_log()
