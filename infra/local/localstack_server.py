@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -198,11 +199,13 @@ class LocalStackServer:
 
 
 def main() -> int:
-    """`python -m infra.local.localstack_server`: start it, print the endpoint, stop on Ctrl-C."""
+    """`python -m infra.local.localstack_server`: start it, print the endpoint, stop on Ctrl-C or SIGTERM."""
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with LocalStackServer() as server:
         print(f"LocalStack listening on {server.endpoint_url} ({server.services}); Ctrl-C stops it.", flush=True)
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.pause()
+        stop.wait()
     return 0
 
 
