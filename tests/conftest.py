@@ -7,6 +7,9 @@ from collections.abc import Iterator
 import pytest
 
 from moderator import observability
+
+# The two AWS emulators (moto, LocalStack) as fixtures every test folder can take.
+from tests.backends import backend, dynamodb_server, localstack_server  # noqa: F401
 from tests.builders import FakeLambdaContext
 
 FAKE_AWS_ENVIRONMENT = {

@@ -25,7 +25,7 @@ class ReviewStorage(Protocol):
     def copy(self, obj: StoredObject, bucket: str, key: str, *, only_if_absent: bool = False) -> str | None: ...
     def delete(self, obj: StoredObject) -> bool: ...
     def version_ids(self, bucket: str, key: str) -> list[str]: ...
-    def delete_version(self, bucket: str, key: str, version_id: str) -> None: ...
+    def delete_version(self, bucket: str, key: str, version_id: str) -> bool: ...
 
 
 class ReviewLedger(Protocol):
@@ -174,12 +174,18 @@ def _delete_for_good(
     now: str,
     ledger: ReviewLedger | None,
 ) -> int:
-    scanned_at = storage.get_tags(storage.head(ObjectRef(bucket, key))).get(tags.SCANNED_AT)
+    try:
+        scanned_at = storage.get_tags(storage.head(ObjectRef(bucket, key))).get(tags.SCANNED_AT)
+    except ObjectGoneError:
+        # A delete marker on top (a plain delete) hides older versions whose bytes are still readable.
+        scanned_at = None
     versions = storage.version_ids(bucket, key)
-    for version_id in versions:
-        storage.delete_version(bucket, key, version_id)
+    if not versions:
+        raise ObjectGoneError(f"s3://{bucket}/{key} has no version left: nothing to purge")
+    # A version another purge (or a person) deleted meanwhile is not an error: it is gone, as wanted.
+    deleted = sum(storage.delete_version(bucket, key, version_id) for version_id in versions)
     _record(ledger, scanned_bucket, scanned_key, scanned_at, REJECTED, reviewer, now, None)
-    return len(versions)
+    return deleted
 
 
 def _record(

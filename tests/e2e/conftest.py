@@ -3,10 +3,12 @@
 Reuse them from other test folders with `pytest_plugins = ["tests.e2e.conftest"]`, or build a
 `LocalStack(...)` yourself with the options your test needs.
 
-- `stack`: one stack for the module, template defaults except short SQS timings; faults cleared
-  and the emulator's request log emptied before each test.
+- `stack`: one stack for the module and emulator, template defaults except short SQS timings;
+  faults cleared and the emulator's request log emptied before each test. It runs on the module's
+  `backend` (tests/backends.py): every test that takes it runs on moto and on LocalStack (the
+  session's one LocalStack process, shared by every stack).
 - `make_stack`: a factory for stacks with their own options (idempotency off, wrong credentials,
-  another categorizer...); every stack it made is stopped after the test.
+  another categorizer...) on the same backend; every stack it made is stopped after the test.
 - `wait_until`: a bounded wait that fails the test with what it waited for.
 - `samples`: the sample photographs and the demo unsafe sample, by file name.
 """
@@ -20,6 +22,7 @@ from typing import Any
 
 import pytest
 from infra.local.stack import SAMPLES, LocalStack
+from tests.backends import LOCALSTACK
 
 #: Fast-test timings: a failed message is back after 2 s; the function may run 20 s per batch.
 FAST: dict[str, Any] = {"visibility_timeout": 2, "function_timeout": 20}
@@ -27,9 +30,16 @@ FAST: dict[str, Any] = {"visibility_timeout": 2, "function_timeout": 20}
 FAST_IMAGGA_ENV = {"IMAGGA_MAX_ATTEMPTS": "2", "IMAGGA_READ_TIMEOUT": "3"}
 
 
+def on_backend(backend: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The options that put a stack on the backend: on LocalStack, the session's process."""
+    if backend == LOCALSTACK:
+        return {"backend": backend, "localstack": request.getfixturevalue("localstack_server")}
+    return {"backend": backend}
+
+
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalStack]:
-    with LocalStack(**FAST, env=FAST_IMAGGA_ENV) as running:
+def stack(backend: str, request: pytest.FixtureRequest) -> Iterator[LocalStack]:
+    with LocalStack(**FAST, env=FAST_IMAGGA_ENV, **on_backend(backend, request)) as running:
         yield running
 
 
@@ -44,11 +54,11 @@ def _fresh_emulator(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture
-def make_stack() -> Iterator[Callable[..., LocalStack]]:
+def make_stack(backend: str, request: pytest.FixtureRequest) -> Iterator[Callable[..., LocalStack]]:
     started: list[LocalStack] = []
 
     def build(**options: Any) -> LocalStack:
-        merged = {**FAST, "env": FAST_IMAGGA_ENV, **options}
+        merged = {**FAST, "env": FAST_IMAGGA_ENV, **on_backend(backend, request), **options}
         running = LocalStack(**merged).start()
         started.append(running)
         return running

@@ -1,17 +1,29 @@
-"""Integration fixtures: moto (in-process) for AWS, a real local HTTP server for Imagga."""
+"""Integration fixtures: AWS on both emulators (see tests/backends.py), a real local HTTP server for Imagga.
+
+On moto, AWS is in-process (`mock_aws`), new for each test. On LocalStack, the session's process
+serves S3, SQS, Secrets Manager, EventBridge and SNS and moto's server DynamoDB; each test gets an
+account of its own (its queues, topics, buses and secrets start empty), unique bucket names, and
+its buckets are emptied and deleted after it. Either way, clients made the default way
+(`boto3.client("s3", region_name=REGION)`) reach the chosen emulator, as the deployed function's
+do: through the AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_DYNAMODB variables.
+"""
 
 from __future__ import annotations
 
+import uuid
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.client import BaseClient
+from botocore.exceptions import BotoCoreError, ClientError
 from moto import mock_aws
 from pytest_httpserver import HTTPServer
 
 from moderator import observability
+from tests.backends import MOTO, new_account_id, reset_moto
 
 from .fake_imagga import FakeImagga
 from .harness import Moderation
@@ -67,9 +79,37 @@ def observability_as_deployed(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    with mock_aws():
-        yield
+def aws(backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """AWS for one test, on the module's emulator."""
+    if backend == MOTO:
+        with mock_aws():
+            yield
+        return
+    localstack = request.getfixturevalue("localstack_server")
+    dynamodb = request.getfixturevalue("dynamodb_server")
+    reset_moto(dynamodb)
+    # boto3's default session keeps the credentials it first read: a new one reads this test's account.
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", new_account_id())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", localstack.endpoint_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb)
+    yield
+    _remove_buckets(boto3.client("s3", region_name=REGION))
+
+
+def _remove_buckets(s3: BaseClient) -> None:
+    """Every bucket of the test's account, emptied (versions and delete markers) and deleted."""
+    for bucket in s3.list_buckets().get("Buckets", []):
+        name = bucket["Name"]
+        try:
+            for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
+                entries = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+                if entries:
+                    objects = [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in entries]
+                    s3.delete_objects(Bucket=name, Delete={"Objects": objects, "Quiet": True})
+            s3.delete_bucket(Bucket=name)
+        except (ClientError, BotoCoreError) as exc:  # a leftover bucket is harmless: its name is unique
+            warnings.warn(f"could not remove bucket {name}: {exc}", stacklevel=1)
 
 
 @pytest.fixture
@@ -82,17 +122,24 @@ def s3_calls(s3: BaseClient) -> S3Calls:
     return S3Calls(s3)
 
 
+def unique(name: str) -> str:
+    """A bucket name no other test uses (LocalStack's buckets, like AWS's, share one namespace)."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
 @pytest.fixture
 def bucket(s3: BaseClient) -> str:
-    s3.create_bucket(Bucket=BUCKET)
-    return BUCKET
+    name = unique(BUCKET)
+    s3.create_bucket(Bucket=name)
+    return name
 
 
 @pytest.fixture
 def versioned_bucket(s3: BaseClient) -> str:
-    s3.create_bucket(Bucket=VERSIONED_BUCKET)
-    s3.put_bucket_versioning(Bucket=VERSIONED_BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    return VERSIONED_BUCKET
+    name = unique(VERSIONED_BUCKET)
+    s3.create_bucket(Bucket=name)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    return name
 
 
 @pytest.fixture

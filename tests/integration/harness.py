@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -165,14 +166,22 @@ def notify_queue(s3: BaseClient, sqs: BaseClient, bucket: str, queue_name: str =
     return str(queue_url)
 
 
-def sqs_event_from_queue(sqs: BaseClient, queue_url: str) -> dict[str, Any]:
-    """Receive what is waiting in the queue and shape it as the SQS event Lambda would be given."""
+def sqs_event_from_queue(sqs: BaseClient, queue_url: str, *, expect: int = 0, timeout: float = 30.0) -> dict[str, Any]:
+    """Receive what is waiting in the queue and shape it as the SQS event Lambda would be given.
+
+    `expect`: wait (bounded) until that many messages came: LocalStack, like S3, sends its
+    notifications a moment after the upload, not during it.
+    """
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     records: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
     while True:
-        batch = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])
+        waiting = len(records) < expect and time.monotonic() < deadline
+        batch = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"], WaitTimeSeconds=1 if waiting else 0
+        )
         messages = batch.get("Messages", [])
-        if not messages:
+        if not messages and not waiting:
             break
         records.extend(
             {

@@ -72,7 +72,7 @@ def test_awkward_keys_delivered_by_s3_through_sqs_are_tagged_on_the_right_object
     queue_url = notify_queue(s3, sqs, bucket)
     for key in AWKWARD_KEYS:
         s3.put_object(Bucket=bucket, Key=key, Body=jpeg_bytes(color=GREEN), ContentType="image/jpeg")
-    event = sqs_event_from_queue(sqs, queue_url)
+    event = sqs_event_from_queue(sqs, queue_url, expect=len(AWKWARD_KEYS) + 1)
 
     # WHEN the handler receives what S3 put in the queue (a test event first, then one message per upload)
     result = moderation.invoke(event)
