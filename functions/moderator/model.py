@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -22,6 +23,7 @@ class Reason(StrEnum):
     TOO_LARGE = "too-large"
     NOT_AN_IMAGE = "not-an-image"
     TOO_MANY_PIXELS = "too-many-pixels"
+    TOO_MANY_FRAMES = "too-many-frames"
     UNDECODABLE = "undecodable"
     IMAGGA_REJECTED = "imagga-rejected"
 
@@ -124,6 +126,12 @@ class Outcome:
     sha256: str | None = None
     #: The quarantined copy's version id (None on an unversioned quarantine).
     quarantine_version_id: str | None = None
+    #: Frames sent to Imagga (one call each): 1 for a still image, up to ANIMATION_FRAMES otherwise.
+    frames_sent: int = 0
+    #: Frames the image has (None when not counted: ANIMATION_FRAMES=1, or the image was not read).
+    frame_count: int | None = None
+    #: The frame (from 0) whose scores decided the verdict and are in the tags.
+    deciding_frame: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -147,6 +155,9 @@ class Outcome:
             "monthly_limit_remaining": self.monthly_limit_remaining,
             "sha256": self.sha256,
             "quarantine_version_id": self.quarantine_version_id,
+            "frames_sent": self.frames_sent,
+            "frame_count": self.frame_count,
+            "deciding_frame": self.deciding_frame,
         }
 
     @classmethod
@@ -171,8 +182,16 @@ class Outcome:
             scanned_at=_opt_str(data.get("scanned_at")),
             sha256=_opt_str(data.get("sha256")),
             quarantine_version_id=_opt_str(data.get("quarantine_version_id")),
+            frames_sent=_opt_int(data.get("frames_sent")) or 0,
+            frame_count=_opt_int(data.get("frame_count")),
+            deciding_frame=_opt_int(data.get("deciding_frame")),
         )
 
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_int(value: object) -> int | None:
+    # Stored records may give numbers back as Decimal or float.
+    return None if value is None else int(Decimal(str(value)))
