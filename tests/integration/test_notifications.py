@@ -117,6 +117,9 @@ def test_a_quarantined_image_is_announced_on_the_bus_with_the_whole_contract(
         "skipReason": None,
         "quarantine": {"bucket": versioned_bucket, "key": "quarantine/incoming/beach.jpg"},
         "scannedAt": detail["scannedAt"],
+        "framesSent": 1,
+        "frameCount": 1,
+        "decidingFrame": 0,
     }
     assert (
         detail["scannedAt"] == tags_of(s3, versioned_bucket, "quarantine/incoming/beach.jpg")["moderation:scanned-at"]
