@@ -119,6 +119,17 @@ def test_tiff_pages_of_different_sizes_are_each_sent_at_their_own_size() -> None
     ]
 
 
+def test_the_pictures_of_a_multi_picture_jpeg_are_frames() -> None:
+    # GIVEN an MPO (a JPEG holding two pictures, as stereo and some phone cameras write)
+    pictures = [Image.new("RGB", (1200, 800), COLOURS[0]), Image.new("RGB", (1200, 800), COLOURS[2])]
+    out = io.BytesIO()
+    pictures[0].save(out, format="MPO", save_all=True, append_images=pictures[1:])
+    # WHEN / THEN both are sent, each downscaled
+    prepared = frames_of(out.getvalue(), max_frames=5)
+    assert (prepared.source_format, prepared.frame_count) == ("MPO", 2)
+    assert [(f.sent_size, colour_index(f.data)) for f in prepared.frames] == [((900, 600), 0), ((900, 600), 2)]
+
+
 def test_originals_mode_sends_the_first_frame_as_is_and_later_frames_as_jpeg() -> None:
     data = animation_bytes("GIF", COLOURS[:3])
     prepared = prepare_frames(data, short_side=0, max_pixels=MAX_PIXELS, max_frames=3)
