@@ -289,6 +289,133 @@ def jpeg_with_exif_orientation(width: int = 60, height: int = 30, orientation: i
     return _encode(image, "JPEG", quality=95, exif=exif.tobytes())
 
 
+def animation_bytes(fmt: str, colors: tuple[Color, ...], width: int = 40, height: int = 30, **options: Any) -> bytes:
+    """One frame per colour, saved by Pillow as an animation (GIF, WEBP, PNG = APNG, AVIF) or pages (TIFF)."""
+    images = [Image.new("RGB", (width, height), color) for color in colors]
+    extra: dict[str, Any] = {"save_all": True, "append_images": images[1:], **options}
+    if fmt in ("GIF", "WEBP", "PNG", "AVIF"):
+        extra.setdefault("duration", 100)
+        extra.setdefault("loop", 0)
+    if fmt == "WEBP":
+        extra.setdefault("lossless", True)
+    if fmt == "AVIF":
+        extra.setdefault("quality", 90)
+    return _encode(images[0], fmt, **extra)
+
+
+def avif_bytes(
+    width: int = 64, height: int = 48, color: Color = (30, 90, 200), orientation: int | None = None
+) -> bytes:
+    """An AVIF written by Pillow's own AVIF plugin; with `orientation`, an EXIF orientation too."""
+    image = Image.new("RGB", (width, height), color)
+    if orientation is None:
+        return _encode(image, "AVIF", quality=90)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return _encode(image, "AVIF", quality=90, exif=exif.tobytes())
+
+
+def quadrants_with_exif_orientation(orientation: int, width: int = 80, height: int = 40) -> bytes:
+    """A JPEG whose upright picture is `width` x `height` with red, green / blue, white quadrants
+    (top-left, top-right / bottom-left, bottom-right), stored the way EXIF `orientation` describes:
+    a viewer that applies the orientation shows the upright picture.
+    """
+    from PIL import ImageOps
+
+    upright = Image.new("RGB", (width, height), (255, 255, 255))
+    half_w, half_h = width // 2, height // 2
+    upright.paste((255, 0, 0), (0, 0, half_w, half_h))
+    upright.paste((0, 255, 0), (half_w, 0, width, half_h))
+    upright.paste((0, 0, 255), (0, half_h, half_w, height))
+    # Storing is the inverse of what the viewer does: undo each orientation's transposition.
+    undo = {
+        1: None,
+        2: Image.Transpose.FLIP_LEFT_RIGHT,
+        3: Image.Transpose.ROTATE_180,
+        4: Image.Transpose.FLIP_TOP_BOTTOM,
+        5: Image.Transpose.TRANSPOSE,
+        6: Image.Transpose.ROTATE_90,
+        7: Image.Transpose.TRANSVERSE,
+        8: Image.Transpose.ROTATE_270,
+    }[orientation]
+    stored = upright if undo is None else upright.transpose(undo)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = _encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+    # The builder is right only if Pillow's own viewer-side transposition gives the upright picture back.
+    assert ImageOps.exif_transpose(Image.open(io.BytesIO(data))).size == (width, height)
+    return data
+
+
+def png16_rgb_bytes(width: int, height: int, rgb16: tuple[int, int, int]) -> bytes:
+    """A 16-bit-per-channel RGB PNG (Pillow cannot write one), written chunk by chunk."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    row = b"\x00" + struct.pack(">HHH", *rgb16) * width  # filter type 0, then big-endian samples
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)  # 16 bits, colour type 2 (RGB)
+    pixels = zlib.compress(row * height)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+#: sRGB's colorants, adapted to D50 as ICC profiles store them.
+SRGB_RED, SRGB_GREEN, SRGB_BLUE = (0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)
+
+
+def icc_rgb_profile(
+    red: tuple[float, float, float], green: tuple[float, float, float], blue: tuple[float, float, float]
+) -> bytes:
+    """A minimal ICC v2 RGB display profile (matrix and gamma 2.2 curves) with the given colorants.
+
+    With red and blue swapped, a pixel stored as pure red is shown blue by every colour-managed viewer.
+    """
+    import struct
+
+    def s15(value: float) -> bytes:
+        return struct.pack(">i", round(value * 65536))
+
+    def xyz(values: tuple[float, float, float]) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(s15(v) for v in values)
+
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(2.2 * 256)) + b"\0\0"
+    name = b"test profile\0"
+    desc = b"desc\0\0\0\0" + struct.pack(">I", len(name)) + name + struct.pack(">IIHB", 0, 0, 0, 0) + b"\0" * 67
+    tags = [
+        (b"desc", desc),
+        (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+        (b"rXYZ", xyz(red)),
+        (b"gXYZ", xyz(green)),
+        (b"bXYZ", xyz(blue)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    entries, bodies = b"", b""
+    for signature, body in tags:
+        body += b"\0" * (-len(body) % 4)
+        entries += signature + struct.pack(">II", offset + len(bodies), len(body))
+        bodies += body
+    size = offset + len(bodies)
+    header = (
+        struct.pack(">I", size)
+        + b"\0" * 4
+        + struct.pack(">I", 0x02100000)  # version 2.1
+        + b"mntrRGB XYZ "
+        + b"\0" * 12
+        + b"acsp"
+        + b"\0" * 28
+        + s15(0.9642)
+        + s15(1.0)
+        + s15(0.8249)
+        + b"\0" * 48
+    )
+    return header + struct.pack(">I", len(tags)) + entries + bodies
+
+
 # --------------------------------------------------------------------------------------------
 # Imagga answers
 # --------------------------------------------------------------------------------------------

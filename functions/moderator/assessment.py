@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import ImaggaRejectedError
-from .imaging import UnsupportedImageError, prepare
+from .imaging import UnsupportedImageError, prepare_frames
 from .model import Categorization, Reason, Status, Verdict
 from .policy import decide
 from .settings import Settings
@@ -47,11 +47,49 @@ class CallLimit:
 
 
 @dataclass(frozen=True)
+class FrameResult:
+    """Imagga's answer for one frame sent, and the verdict it alone would get."""
+
+    frame: int
+    verdict: Verdict
+    categorization: Categorization
+
+
+@dataclass(frozen=True)
 class Assessment:
     verdict: Verdict
+    #: Imagga's answer for the frame that decided (the only frame of a still image).
     categorization: Categorization | None = None
     #: Why the image was not sent, or why Imagga refused it.
     detail: str | None = None
+    #: Every frame Imagga answered, in the order sent.
+    frames: tuple[FrameResult, ...] = ()
+    #: Frames sent to Imagga, one call each (refused ones included).
+    frames_sent: int = 0
+    #: Frames the image has (None when not counted: ANIMATION_FRAMES=1, or not an image).
+    frame_count: int | None = None
+    #: The frame whose scores decided the verdict (or that Imagga refused).
+    deciding_frame: int | None = None
+    #: HTTP attempts for frames Imagga refused (a 400 is never retried: one each).
+    refused_attempts: int = 0
+
+    @property
+    def imagga_attempts(self) -> int:
+        return sum(f.categorization.attempts for f in self.frames) + self.refused_attempts
+
+    @property
+    def imagga_retries(self) -> int:
+        return sum(f.categorization.retries for f in self.frames)
+
+    @property
+    def imagga_latency_ms(self) -> float | None:
+        """Time spent with Imagga for this image, all frames together."""
+        return sum(f.categorization.latency_ms for f in self.frames) if self.frames else None
+
+    @property
+    def monthly_limit_remaining(self) -> int | None:
+        """From the last answer: the freshest count."""
+        return self.frames[-1].categorization.monthly_limit_remaining if self.frames else None
 
 
 def unsupported(reason: Reason, detail: str) -> Assessment:
@@ -68,17 +106,66 @@ def assess_size(size: int, settings: Settings) -> Assessment | None:
 
 
 def assess(data: bytes, categorizer: Categorizer, settings: Settings, deadline: Deadline | None = None) -> Assessment:
-    """Judge the bytes, send the prepared image to Imagga, decide. Raises for what a retry may fix."""
+    """Judge the bytes, send the prepared frames to Imagga, decide. Raises for what a retry may fix.
+
+    Every frame is prepared before the first call, so a broken or oversized frame costs no call.
+    Frames go one after another, each through the caller's limit on calls at once (`CallLimit`).
+    The verdict is the worst frame's. Once a frame is UNSAFE no later frame can change the verdict,
+    so the rest are not sent: the tags carry the scores of the first UNSAFE frame found.
+    """
     early = assess_size(len(data), settings)
     if early is not None:
         return early
     try:
-        prepared = prepare(data, short_side=settings.resize_short_side, max_pixels=settings.max_image_pixels)
+        prepared = prepare_frames(
+            data,
+            short_side=settings.resize_short_side,
+            max_pixels=settings.max_image_pixels,
+            max_frames=settings.animation_frames,
+        )
     except UnsupportedImageError as exc:
         return unsupported(exc.reason, str(exc))
-    try:
-        result = categorizer.categorize(prepared.data, prepared.content_type, deadline)
-    except ImaggaRejectedError as exc:
-        verdict = Verdict(Status.ERROR, categorizer=categorizer.categorizer, reason=str(Reason.IMAGGA_REJECTED))
-        return Assessment(verdict, detail=str(exc))
-    return Assessment(decide(result.categorizer, result.scores, settings.thresholds), result)
+    judged: list[FrameResult] = []
+    refused: list[tuple[int, str]] = []
+    for frame in prepared.frames:
+        try:
+            result = categorizer.categorize(frame.data, frame.content_type, deadline)
+        except ImaggaRejectedError as exc:
+            refused.append((frame.frame, str(exc)))
+            continue
+        judged.append(FrameResult(frame.frame, decide(result.categorizer, result.scores, settings.thresholds), result))
+        if judged[-1].verdict.status is Status.UNSAFE:
+            break
+    frames_sent, frame_count = len(judged) + len(refused), prepared.frame_count
+    worst = max(judged, key=_severity) if judged else None
+    if worst is not None and (worst.verdict.status is Status.UNSAFE or not refused):
+        return Assessment(
+            worst.verdict,
+            worst.categorization,
+            frames=tuple(judged),
+            frames_sent=frames_sent,
+            frame_count=frame_count,
+            deciding_frame=worst.frame,
+        )
+    # A frame Imagga could not judge might be the unsafe one: never call the image SAFE then.
+    refused_frame, why = refused[0]
+    verdict = Verdict(Status.ERROR, categorizer=categorizer.categorizer, reason=str(Reason.IMAGGA_REJECTED))
+    return Assessment(
+        verdict,
+        detail=why if len(prepared.frames) == 1 else f"frame {refused_frame}: {why}",
+        frames=tuple(judged),
+        frames_sent=frames_sent,
+        frame_count=frame_count,
+        deciding_frame=refused_frame,
+        refused_attempts=len(refused),
+    )
+
+
+_RANK = {Status.SAFE: 0, Status.REVIEW: 1, Status.UNSAFE: 2}
+
+
+def _severity(result: FrameResult) -> tuple[int, float, int]:
+    """Worse status first; within a status, the higher score of the label that decided; then the earlier frame."""
+    verdict = result.verdict
+    score = verdict.scores.get(verdict.deciding_label or "", 0.0)
+    return (_RANK.get(verdict.status, 0), score, -result.frame)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -22,6 +23,7 @@ class Reason(StrEnum):
     TOO_LARGE = "too-large"
     NOT_AN_IMAGE = "not-an-image"
     TOO_MANY_PIXELS = "too-many-pixels"
+    TOO_MANY_FRAMES = "too-many-frames"
     UNDECODABLE = "undecodable"
     IMAGGA_REJECTED = "imagga-rejected"
 
@@ -131,6 +133,12 @@ class Outcome:
     quarantine_version_id: str | None = None
     #: Why the move to quarantine failed (the verdict stands; the next delivery retries the move).
     action_error: str | None = None
+    #: Frames sent to Imagga (one call each): 1 for a still image, up to ANIMATION_FRAMES otherwise.
+    frames_sent: int = 0
+    #: Frames the image has (None when not counted: ANIMATION_FRAMES=1, or the image was not read).
+    frame_count: int | None = None
+    #: The frame (from 0) whose scores decided the verdict and are in the tags.
+    deciding_frame: int | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -155,6 +163,9 @@ class Outcome:
             "sha256": self.sha256,
             "quarantine_version_id": self.quarantine_version_id,
             "action_error": self.action_error,
+            "frames_sent": self.frames_sent,
+            "frame_count": self.frame_count,
+            "deciding_frame": self.deciding_frame,
         }
 
     @classmethod
@@ -179,8 +190,16 @@ class Outcome:
             scanned_at=_opt_str(data.get("scanned_at")),
             sha256=_opt_str(data.get("sha256")),
             quarantine_version_id=_opt_str(data.get("quarantine_version_id")),
+            frames_sent=_opt_int(data.get("frames_sent")) or 0,
+            frame_count=_opt_int(data.get("frame_count")),
+            deciding_frame=_opt_int(data.get("deciding_frame")),
         )
 
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_int(value: object) -> int | None:
+    # Stored records may give numbers back as Decimal or float.
+    return None if value is None else int(Decimal(str(value)))

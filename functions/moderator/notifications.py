@@ -50,6 +50,11 @@ def event_detail(outcome: Outcome) -> dict[str, object]:
         "scannedAt": data["scanned_at"],
         # Set when the move to quarantine failed; the verdict stands and the move is retried.
         "actionError": data["action_error"],
+        # How many frames of the image were sent to Imagga (one call each), of how many it has, and
+        # which one (from 0) decided: an animation is judged by its worst frame.
+        "framesSent": data["frames_sent"],
+        "frameCount": data["frame_count"],
+        "decidingFrame": data["deciding_frame"],
     }
 
 

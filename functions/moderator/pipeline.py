@@ -168,11 +168,15 @@ class Moderator:
         outcome = self._tag(obj, ref, verdict)
         outcome.sha256 = sha256
         if categorization is not None:
-            outcome.imagga_attempts = categorization.attempts
-            outcome.imagga_retries = categorization.retries
-            outcome.imagga_latency_ms = categorization.latency_ms
-            outcome.monthly_limit_remaining = categorization.monthly_limit_remaining
             outcome.imagga_response = categorization.raw
+        # Each frame sent is one Imagga call: the totals cover them all; the frame fields say which decided.
+        outcome.imagga_attempts = assessment.imagga_attempts
+        outcome.imagga_retries = assessment.imagga_retries
+        outcome.imagga_latency_ms = assessment.imagga_latency_ms
+        outcome.monthly_limit_remaining = assessment.monthly_limit_remaining
+        outcome.frames_sent = assessment.frames_sent
+        outcome.frame_count = assessment.frame_count
+        outcome.deciding_frame = assessment.deciding_frame
         return outcome
 
     def _tag(self, obj: StoredObject, ref: ObjectRef, verdict: Verdict, *, confirm: bool = True) -> Outcome:

@@ -18,6 +18,8 @@ DEFAULT_ENDPOINT = "https://api.imagga.com/v2"
 MIB = 1024 * 1024
 UPLOAD_MODES = ("direct", "upload")
 MODES = ("enforce", "monitor")
+#: Each frame is one Imagga call: more than this would let one upload hold the plan's few slots for minutes.
+MAX_ANIMATION_FRAMES = 50
 QUARANTINABLE = (Status.REVIEW, Status.UNSAFE, Status.UNSUPPORTED, Status.ERROR)
 
 T = TypeVar("T")
@@ -44,6 +46,9 @@ class Settings:
     max_image_bytes: int = 25 * MIB
     max_image_pixels: int = 100_000_000
     resize_short_side: int = 600
+    #: Frames of an animation (or pages, or images of a HEIF) sent to Imagga, one call each: the
+    #: first, the rest evenly spaced to the last. 1 checks the first frame only.
+    animation_frames: int = 5
     max_receive_count: int = 3
     idempotency_table: str | None = None
     approvals_table: str | None = None
@@ -88,6 +93,7 @@ class Settings:
             max_image_bytes=reader.number("MAX_IMAGE_BYTES", defaults.max_image_bytes, int, 1, 5 * 1024 * MIB),
             max_image_pixels=reader.number("MAX_IMAGE_PIXELS", defaults.max_image_pixels, int, 1, 2_000_000_000),
             resize_short_side=reader.resize_side("RESIZE_SHORT_SIDE", defaults.resize_short_side),
+            animation_frames=reader.number("ANIMATION_FRAMES", defaults.animation_frames, int, 1, MAX_ANIMATION_FRAMES),
             max_receive_count=reader.number("MAX_RECEIVE_COUNT", defaults.max_receive_count, int, 1, 1000),
             idempotency_table=reader.optional("IDEMPOTENCY_TABLE"),
             # Approvals live in the decisions ledger, else the idempotency table, unless a table is named.

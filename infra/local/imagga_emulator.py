@@ -9,8 +9,13 @@ wheel): `nsfw`/`explicit` = the model's nsfw probability x 100, `safe` = the res
 no underwear/suggestive class, so those labels are left out (Imagga leaves out zero scores too).
 
 For tests and benchmarks: fault injection (latency, 429, limit-403, 500, 503, timeouts,
-malformed bodies) from a seeded RNG, changeable while running, and fixed scores for images
-registered by SHA-256; the request log says when fixed scores were served.
+malformed bodies) from a seeded RNG, changeable while running, and fixed scores for registered
+images. A registered image is recognised by the SHA-256 of its bytes and, when registered with
+`perceptual=True`, also by a perceptual hash of its pixels: the function sends a re-encoded JPEG
+(of a GIF frame, a HEIC image...) whose bytes never match, but whose picture does. Fixed scores
+are never served silently: each request record says `scores_source="fixed"`, how the image was
+recognised (`fixed_match`: "sha256" or "perceptual") and, for a perceptual match, the Hamming
+distance; the emulator's log says the same.
 
 Library use: `with ImaggaEmulator(api_key=..., api_secret=...) as imagga: imagga.url`.
 Command line: `python -m infra.local.imagga_emulator --port 8080` (it answers the demo sample's
@@ -24,6 +29,7 @@ import base64
 import binascii
 import calendar
 import hashlib
+import io
 import json
 import logging
 import os
@@ -54,6 +60,9 @@ LIMITED_ROUTES = ("/v2/categories/", "/v2/uploads")
 TEST_API_KEY = "test-key"
 TEST_API_SECRET = "test-secret"
 CLASSIFY_ERROR = "Unexpected error while running the classification job."
+#: A perceptual match: at most this many of the hash's 255 bits differ. Re-encoded, resized or
+#: palette-quantised copies of an image differ by about 0-12 bits; unrelated photographs by ~128.
+PERCEPTUAL_MATCH_BITS = 32
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,8 @@ class RequestRecord:
     sha256: str | None = None
     scores: dict[str, float] | None = None
     scores_source: str | None = None  # "model" or "fixed"
+    fixed_match: str | None = None  # why fixed scores were served: "sha256" or "perceptual"
+    match_distance: int | None = None  # bits between the perceptual hashes (0 to PERCEPTUAL_MATCH_BITS)
     fault: str | None = None
     duration_ms: float = 0.0
     concurrent: int = 0
@@ -124,6 +135,46 @@ class _Classifier:
 
 
 _CLASSIFIER = _Classifier()
+
+_DCT_SIZE = 64
+_HASH_SIDE = 16
+#: Below this spread of the low frequencies the picture is too plain (one colour, a soft gradient)
+#: to be told apart from other plain pictures: such images are never matched perceptually.
+_MIN_DETAIL = 1.0
+
+
+def perceptual_hash(data: bytes) -> int | None:
+    """A DCT hash of the decoded pixels (255 bits): the signs, against their median, of the lowest
+    16x16 frequencies of a 64x64 greyscale copy, without the mean. It survives JPEG re-encoding,
+    resizing and GIF palettes; it changes with the picture. None for bytes that are not an image or
+    a picture too plain to identify.
+    """
+    import numpy as np
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            grey = ImageOps.exif_transpose(image).convert("L")
+            small = grey.resize((_DCT_SIZE, _DCT_SIZE), Image.Resampling.LANCZOS)
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError):
+        return None
+    pixels = np.asarray(small, dtype=np.float64)
+    k = np.arange(_DCT_SIZE)
+    basis = np.cos(np.pi * (2 * k[None, :] + 1) * k[:, None] / (2 * _DCT_SIZE))
+    low = (basis @ pixels @ basis.T)[:_HASH_SIDE, :_HASH_SIDE].flatten()[1:]
+    if float(np.std(low)) < _MIN_DETAIL:
+        return None
+    median = float(np.median(low))
+    bits = 0
+    for value in low:
+        bits = (bits << 1) | int(value > median)
+    return bits
+
+
+@dataclass(frozen=True)
+class _Registered:
+    scores: dict[str, float] | float
+    perceptual_hash: int
 
 
 class ImaggaEmulator:
@@ -158,6 +209,7 @@ class ImaggaEmulator:
         self._in_flight = 0
         self._processed = 0
         self._fixed: dict[str, dict[str, float] | float] = {}
+        self._perceptual: list[_Registered] = []
         self._uploads: dict[str, _Upload] = {}
         self._log: list[RequestRecord] = []
         self._server: Any = None
@@ -232,10 +284,40 @@ class ImaggaEmulator:
         with self._lock:
             self._fixed[sha256.lower()] = dict(scores) if isinstance(scores, Mapping) else float(scores)
 
-    def register_image(self, data: bytes, scores: Mapping[str, float] | float) -> str:
+    def register_image(self, data: bytes, scores: Mapping[str, float] | float, *, perceptual: bool = False) -> str:
+        """Fixed scores for these bytes; with `perceptual`, also for any image that looks the same.
+
+        Raises ValueError when `perceptual` is asked for a picture too plain to be recognised.
+        """
         sha = hashlib.sha256(data).hexdigest()
         self.register_scores(sha, scores)
+        if perceptual:
+            found = perceptual_hash(data)
+            if found is None:
+                raise ValueError("this image is too plain (or not an image) to be recognised by its pixels")
+            fixed = dict(scores) if isinstance(scores, Mapping) else float(scores)
+            with self._lock:
+                self._perceptual.append(_Registered(fixed, found))
         return sha
+
+    def _fixed_scores_for(self, data: bytes, sha: str, note: dict[str, Any]) -> dict[str, float] | float | None:
+        with self._lock:
+            fixed = self._fixed.get(sha)
+            candidates = list(self._perceptual)
+        if fixed is not None:
+            note["fixed_match"] = "sha256"
+            return fixed
+        if not candidates:
+            return None
+        found = perceptual_hash(data)
+        if found is None:
+            return None
+        best = min(candidates, key=lambda c: (found ^ c.perceptual_hash).bit_count())
+        distance = (found ^ best.perceptual_hash).bit_count()
+        if distance > PERCEPTUAL_MATCH_BITS:
+            return None
+        note["fixed_match"], note["match_distance"] = "perceptual", distance
+        return best.scores
 
     # --- what happened ----------------------------------------------------------------------
 
@@ -325,7 +407,12 @@ class ImaggaEmulator:
         with self._lock:
             self._log.append(record)
         if record.scores_source == "fixed":
-            log.info("fixed scores served for a registered image", extra={"sha256": record.sha256})
+            log.info(
+                "fixed scores served for a registered image (matched by %s%s)",
+                record.fixed_match,
+                "" if record.match_distance is None else f", {record.match_distance} bits apart",
+                extra={"sha256": record.sha256, "match": record.fixed_match, "distance": record.match_distance},
+            )
         return response
 
     def _answer(
@@ -448,8 +535,7 @@ class ImaggaEmulator:
                 return _error(403, "You have reached the monthly limit of requests of your plan.")
         sha = hashlib.sha256(data).hexdigest()
         note["sha256"] = sha
-        with self._lock:
-            fixed = self._fixed.get(sha)
+        fixed = self._fixed_scores_for(data, sha, note)
         if isinstance(fixed, dict):
             scores, note["scores_source"] = dict(fixed), "fixed"
         else:

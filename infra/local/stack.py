@@ -176,7 +176,8 @@ class LocalStack:
                 self.endpoint_url = self._localstack.endpoint_url
             self._provision()
             if self._register_demo and DEMO_UNSAFE_SAMPLE.exists():
-                self.register_fixed_scores(DEMO_UNSAFE_SAMPLE.read_bytes(), DEMO_UNSAFE_NSFW)
+                # Recognised by its pixels too, so it is found as a frame of an animation or in a HEIC.
+                self.register_fixed_scores(DEMO_UNSAFE_SAMPLE.read_bytes(), DEMO_UNSAFE_NSFW, perceptual=True)
             self.mapping = EventSourceMapping(
                 self.boto3_client("sqs"),
                 queue_url=self.queue_url,
@@ -352,11 +353,17 @@ class LocalStack:
         self.boto3_client("s3").put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
         return full
 
-    def register_fixed_scores(self, data: bytes, scores: Mapping[str, float] | float) -> None:
-        """Make the emulator answer fixed scores for this image: its own bytes and what the function sends."""
+    def register_fixed_scores(
+        self, data: bytes, scores: Mapping[str, float] | float, *, perceptual: bool = False
+    ) -> None:
+        """Make the emulator answer fixed scores for this image: its own bytes and what the function sends.
+
+        With `perceptual`, also for any image that looks like it (a frame of an animation made from it,
+        a HEIC of it...): the emulator matches the pixels, and its request log says so.
+        """
         from moderator.imaging import UnsupportedImageError, prepare
 
-        self.imagga.register_image(data, scores)
+        self.imagga.register_image(data, scores, perceptual=perceptual)
         settings = self.settings()
         try:
             prepared = prepare(data, short_side=settings.resize_short_side, max_pixels=settings.max_image_pixels)

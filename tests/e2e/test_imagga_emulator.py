@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import os
 import signal
 import subprocess
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from infra.local.imagga_emulator import Faults, ImaggaEmulator
+from infra.local.imagga_emulator import PERCEPTUAL_MATCH_BITS, Faults, ImaggaEmulator, perceptual_hash
+from PIL import Image
 
 pytestmark = pytest.mark.e2e
 
@@ -106,6 +109,64 @@ def test_fixed_scores_by_sha256_are_served_and_logged_as_fixed(emulator: ImaggaE
     # THEN the fixed scores come back and the request log says so
     assert body["result"]["categories"][0] == {"confidence": 88.0, "name": {"en": "nsfw"}}
     assert emulator.request_log[-1].scores_source == "fixed"
+
+
+def reencoded_gif_frame(data: bytes) -> bytes:
+    """What the function sends for a GIF frame made from `data`: palette-quantised, downscaled, JPEG again."""
+    frame = Image.open(io.BytesIO(data)).convert("RGB").quantize(colors=256).convert("RGB")
+    out = io.BytesIO()
+    frame.resize((frame.width * 3 // 4, frame.height * 3 // 4)).save(out, format="JPEG", quality=85)
+    return out.getvalue()
+
+
+def categorize(emulator: ImaggaEmulator, data: bytes) -> dict[str, float]:
+    files = {"image": ("x.jpg", data, "image/jpeg")}
+    body = requests.post(f"{emulator.url}/categories/nsfw_beta", files=files, auth=AUTH, timeout=10).json()
+    return {c["name"]["en"]: c["confidence"] for c in body["result"]["categories"]}
+
+
+def test_an_image_registered_with_perceptual_matching_is_recognised_in_a_reencoded_frame_and_says_how(
+    emulator: ImaggaEmulator, samples: dict[str, bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN the demo sample registered with fixed scores, recognisable by its pixels
+    emulator.register_image(samples["demo-unsafe-sample.png"], {"nsfw": 97.5, "safe": 2.5}, perceptual=True)
+    caplog.set_level(logging.INFO, logger="imagga-emulator")
+    # WHEN a re-encoded GIF frame of it arrives (other bytes, the same picture)
+    scores = categorize(emulator, reencoded_gif_frame(samples["demo-unsafe-sample.png"]))
+    # THEN the fixed scores are served, and the log and the record say they were fixed, and why
+    assert scores == {"nsfw": 97.5, "safe": 2.5}
+    record = emulator.request_log[-1]
+    assert (record.scores_source, record.fixed_match) == ("fixed", "perceptual")
+    assert record.match_distance is not None and record.match_distance <= PERCEPTUAL_MATCH_BITS
+    assert "fixed scores served for a registered image (matched by perceptual" in caplog.text
+
+
+def test_photos_unlike_a_registered_image_are_scored_by_the_model(
+    emulator: ImaggaEmulator, samples: dict[str, bytes]
+) -> None:
+    emulator.register_image(samples["demo-unsafe-sample.png"], 97.5, perceptual=True)
+    for name in ("chelsea.jpg", "coffee.jpg", "astronaut.jpg", "rocket.jpg"):
+        categorize(emulator, samples[name])
+        assert (emulator.request_log[-1].scores_source, emulator.request_log[-1].fixed_match) == ("model", None)
+
+
+def test_without_perceptual_registration_only_the_exact_bytes_get_fixed_scores(
+    emulator: ImaggaEmulator, samples: dict[str, bytes]
+) -> None:
+    sample = samples["demo-unsafe-sample.png"]
+    emulator.register_image(sample, 97.5)
+    categorize(emulator, sample)
+    categorize(emulator, reencoded_gif_frame(sample))
+    assert [(r.scores_source, r.fixed_match) for r in emulator.request_log] == [("fixed", "sha256"), ("model", None)]
+
+
+def test_a_plain_picture_cannot_be_registered_to_be_recognised_by_its_pixels(emulator: ImaggaEmulator) -> None:
+    # A one-colour picture looks like every other one: matching it by its pixels would be a lie
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 30, 30)).save(out, format="PNG")
+    with pytest.raises(ValueError, match="too plain"):
+        emulator.register_image(out.getvalue(), 97.5, perceptual=True)
+    assert perceptual_hash(out.getvalue()) is None
 
 
 @pytest.mark.parametrize(

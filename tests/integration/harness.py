@@ -203,3 +203,31 @@ def sqs_event_from_queue(sqs: BaseClient, queue_url: str, *, expect: int = 0, ti
 def tags_of(s3: BaseClient, bucket: str, key: str, version_id: str | None = None) -> dict[str, str]:
     params = {"Bucket": bucket, "Key": key, **({"VersionId": version_id} if version_id else {})}
     return {tag["Key"]: tag["Value"] for tag in s3.get_object_tagging(**params)["TagSet"]}
+
+
+class Subscriber:
+    """An SQS queue that receives whatever a rule or a subscription sends it."""
+
+    def __init__(self, sqs: BaseClient, name: str) -> None:
+        self.sqs = sqs
+        self.url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        self.arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def bodies(self, expect: int = 0, timeout: float = 20.0) -> list[dict[str, Any]]:
+        """Every message delivered so far, after waiting (bounded) for `expect` of them: LocalStack, like
+        AWS, delivers a moment after the publish. Expecting none still gives a late one a second to come."""
+        received: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout
+        waited = False
+        while True:
+            waiting = (len(received) < expect or not waited) and time.monotonic() < deadline
+            batch = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1 if waiting else 0
+            )
+            waited = True
+            messages = batch.get("Messages", [])
+            if not messages and not waiting:
+                return received
+            for message in messages:
+                received.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])

@@ -8,7 +8,6 @@ re-runs a moderation.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import boto3
@@ -20,7 +19,7 @@ from tests.backends import moto_only
 from tests.builders import jpeg_bytes, s3_notification, s3_record, sqs_event
 
 from .fake_imagga import BLUE, GREEN, RED, FakeImagga
-from .harness import Moderation, tags_of
+from .harness import Moderation, Subscriber, tags_of
 
 pytestmark = pytest.mark.integration
 
@@ -29,34 +28,6 @@ BUS = "moderation-events"
 UNSAFE_SCORES = {"safe": 5.0, "underwear": 10.0, "nsfw": 85.0}
 REVIEW_SCORES = {"safe": 30.0, "underwear": 70.0, "nsfw": 0.0}
 SAFE_SCORES = {"safe": 99.0, "underwear": 1.0, "nsfw": 0.0}
-
-
-class Subscriber:
-    """An SQS queue that receives whatever a rule or a subscription sends it."""
-
-    def __init__(self, sqs: BaseClient, name: str) -> None:
-        self.sqs = sqs
-        self.url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        self.arn = sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-
-    def bodies(self, expect: int = 0, timeout: float = 20.0) -> list[dict[str, Any]]:
-        """Every message delivered so far, after waiting (bounded) for `expect` of them: LocalStack, like
-        AWS, delivers a moment after the publish. Expecting none still gives a late one a second to come."""
-        received: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        waited = False
-        while True:
-            waiting = (len(received) < expect or not waited) and time.monotonic() < deadline
-            batch = self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10, WaitTimeSeconds=1 if waiting else 0
-            )
-            waited = True
-            messages = batch.get("Messages", [])
-            if not messages and not waiting:
-                return received
-            for message in messages:
-                received.append(json.loads(message["Body"]))
-                self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
 
 @pytest.fixture
@@ -129,6 +100,9 @@ def test_a_quarantined_image_is_announced_on_the_bus_with_the_whole_contract(
         "quarantine": {"bucket": versioned_bucket, "key": "quarantine/incoming/beach.jpg"},
         "scannedAt": detail["scannedAt"],
         "actionError": None,
+        "framesSent": 1,
+        "frameCount": 1,
+        "decidingFrame": 0,
     }
     assert (
         detail["scannedAt"] == tags_of(s3, versioned_bucket, "quarantine/incoming/beach.jpg")["moderation:scanned-at"]

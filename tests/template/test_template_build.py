@@ -88,6 +88,12 @@ def test_sam_build_makes_an_arm64_python313_package_without_docker(arm64_package
     assert (arm64_package / "moderator" / "app.py").is_file()
     assert (arm64_package / "aws_lambda_powertools").is_dir() and (arm64_package / "requests").is_dir()
     assert pillow and elf_machine(pillow[0]) == EM_AARCH64
+    # AND the image decoders: Pillow's own AVIF plugin, and pi-heif's libheif for HEIC
+    avif = sorted(arm64_package.glob("PIL/_avif.cpython-313-*.so"))
+    heif = sorted(arm64_package.glob("_pi_heif.cpython-313-*.so"))
+    assert avif and elf_machine(avif[0]) == EM_AARCH64
+    assert heif and elf_machine(heif[0]) == EM_AARCH64
+    assert sorted(p.name.split("-")[0] for p in (arm64_package / "pi_heif.libs").iterdir()) == ["libde265", "libheif"]
 
 
 def test_built_package_imports_the_handler_with_the_runtimes_python(
@@ -127,9 +133,40 @@ def test_every_module_of_the_package_imports_when_built_for_this_machine(
 
     # WHEN the handler and every module that needs a dependency are imported with python3.13
     result = imports_handler(
-        package, runtime_env, "moderator.imaging", "moderator.wiring", "moderator.idempotency", "PIL.Image"
+        package,
+        runtime_env,
+        "moderator.imaging",
+        "moderator.wiring",
+        "moderator.idempotency",
+        "PIL.Image",
+        "PIL._avif",
+        "pi_heif",
     )
 
     # THEN everything imports from the package
     assert result.returncode == 0, result.stderr
     assert elf_machine(sorted(package.glob("PIL/_imaging.cpython-313-*.so"))[0]) == EM_X86_64
+
+    # AND the package decodes a HEIC and an AVIF with its own libraries
+    samples = ROOT / "infra" / "local" / "samples"
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1]]\n"
+        "import io; from PIL import Image\n"
+        "from moderator.imaging import prepare\n"
+        "heic = prepare(open(sys.argv[2], 'rb').read(), short_side=600, max_pixels=10**8)\n"
+        "out = io.BytesIO(); Image.new('RGB', (64, 48), (10, 20, 30)).save(out, format='AVIF')\n"
+        "avif = prepare(out.getvalue(), short_side=600, max_pixels=10**8)\n"
+        "import pi_heif; print(heic.source_format, heic.sent_size, avif.source_format, pi_heif.__file__)\n"
+    )
+    decoded = subprocess.run(
+        [f"python{RUNTIME}", "-I", "-c", code, str(package), str(samples / "coffee-rotated.heic")],
+        cwd=package,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=runtime_env,
+        check=False,
+    )
+    assert decoded.returncode == 0, decoded.stderr
+    assert decoded.stdout.split()[:4] == ["HEIF", "(600,", "400)", "AVIF"]
+    assert decoded.stdout.split()[4].startswith(str(package))

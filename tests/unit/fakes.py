@@ -7,8 +7,13 @@ what was (and was not) done.
 from __future__ import annotations
 
 import hashlib
+import io
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from PIL import Image
 
 from moderator.approvals import Approval
 from moderator.errors import ModeratorError, ObjectChangedError, ObjectGoneError
@@ -142,6 +147,62 @@ class FakeCategorizer:
         if self.error is not None:
             raise self.error
         return Categorization(categorizer=self.categorizer, scores=dict(self.scores), attempts=1)
+
+
+class ColourCategorizer:
+    """Answers by the colour at the centre of the image sent (frames of test animations are plain colours).
+
+    `answers` maps a colour to scores, or to an error to raise; other colours get `default`. Records the
+    colour of every image, and the most calls it ever saw at once.
+    """
+
+    def __init__(
+        self,
+        answers: dict[tuple[int, int, int], dict[str, float] | Exception],
+        default: dict[str, float] | None = None,
+        *,
+        delay: float = 0.0,
+    ) -> None:
+        self.categorizer = "nsfw_beta"
+        self.answers = answers
+        self.default = default if default is not None else {"safe": 99.0, "nsfw": 0.5, "underwear": 0.5}
+        self.delay = delay
+        self.colours: list[tuple[int, int, int]] = []
+        self.max_at_once = 0
+        self._at_once = 0
+        self._lock = threading.Lock()
+
+    def categorize(
+        self, image: bytes, content_type: str = "image/jpeg", deadline: Callable[[], float] | None = None
+    ) -> Categorization:
+        with self._lock:
+            self._at_once += 1
+            self.max_at_once = max(self.max_at_once, self._at_once)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            colour = self._colour(image)
+            with self._lock:
+                self.colours.append(colour)
+            answer = next((a for c, a in self.answers.items() if _close(c, colour)), self.default)
+            if isinstance(answer, Exception):
+                raise answer
+            return Categorization(categorizer=self.categorizer, scores=dict(answer), attempts=1, latency_ms=100.0)
+        finally:
+            with self._lock:
+                self._at_once -= 1
+
+    @staticmethod
+    def _colour(image: bytes) -> tuple[int, int, int]:
+        with Image.open(io.BytesIO(image)) as opened:
+            rgb = opened.convert("RGB")
+            pixel = rgb.getpixel((rgb.width // 2, rgb.height // 2))
+        assert isinstance(pixel, tuple)
+        return (int(pixel[0]), int(pixel[1]), int(pixel[2]))
+
+
+def _close(a: tuple[int, int, int], b: tuple[int, int, int], tolerance: int = 24) -> bool:
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
 class FakePublisher:

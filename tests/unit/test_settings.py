@@ -41,6 +41,7 @@ def test_defaults_when_only_credentials_are_set() -> None:
     assert settings.max_image_bytes == 25 * MIB
     assert settings.max_image_pixels == 100_000_000
     assert settings.resize_short_side == 600
+    assert settings.animation_frames == 5
     assert settings.max_receive_count == 3
     assert settings.idempotency_table is None
     assert settings.decisions_table is None
@@ -67,6 +68,8 @@ def test_defaults_when_only_credentials_are_set() -> None:
         ("MAX_IMAGE_PIXELS", "4000000", "max_image_pixels", 4_000_000),
         ("RESIZE_SHORT_SIDE", "300", "resize_short_side", 300),
         ("RESIZE_SHORT_SIDE", "0", "resize_short_side", 0),
+        ("ANIMATION_FRAMES", "1", "animation_frames", 1),
+        ("ANIMATION_FRAMES", "50", "animation_frames", 50),
         ("MAX_RECEIVE_COUNT", "5", "max_receive_count", 5),
         ("IDEMPOTENCY_TABLE", "moderation-idempotency", "idempotency_table", "moderation-idempotency"),
         ("DECISIONS_TABLE", "moderation-decisions", "decisions_table", "moderation-decisions"),
@@ -164,6 +167,9 @@ def test_quarantine_statuses_refuse_what_cannot_be_quarantined(status: str) -> N
         ("RESIZE_SHORT_SIDE", "16"),
         ("RESIZE_SHORT_SIDE", "10001"),
         ("RESIZE_SHORT_SIDE", "-1"),
+        ("ANIMATION_FRAMES", "0"),
+        ("ANIMATION_FRAMES", "51"),
+        ("ANIMATION_FRAMES", "all"),
         ("MAX_RECEIVE_COUNT", "0"),
         ("DECISIONS_TTL_DAYS", "0"),
         ("IDEMPOTENCY_EXPIRY_SECONDS", "59"),
