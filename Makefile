@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: test lint format typecheck unit demo local bench soak constraints clean
 
-$(STAMP): requirements.txt functions/requirements.txt constraints.txt
+$(STAMP): requirements.txt requirements-cli.txt functions/requirements.txt constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt

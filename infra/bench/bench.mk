@@ -1,4 +1,8 @@
 # Benchmarks: figures, never timed assertions. Results go to docs/benchmarks.md.
-.PHONY: bench
-bench: $(STAMP)
+.PHONY: bench bench-cold-start
+bench: $(STAMP) $(RUNTIME_STAMP)
 	$(BIN)/python -m infra.bench.run
+
+## bench-cold-start: only the cold-start table (the package under the runtime client, next to a floor); prints it
+bench-cold-start: $(STAMP) $(RUNTIME_STAMP)
+	$(BIN)/python -m infra.bench.cold_start

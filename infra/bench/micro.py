@@ -1,4 +1,4 @@
-"""Figures that need no stack: preparing an image, bytes sent, memory, cold start.
+"""Figures that need no stack: preparing an image, bytes sent, memory.
 
 Each figure is a median over repeated runs. Run through `make bench`.
 """
@@ -61,24 +61,6 @@ def _python(code: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def import_time_ms(repeats: int = 5) -> float:
-    """Cumulative import time of moderator.app, from `python -X importtime`, median of fresh processes."""
-    samples = []
-    for _ in range(repeats):
-        result = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import moderator.app"],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={"PYTHONPATH": str(ROOT / "functions"), "PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": "us-east-1"},
-        )
-        for line in result.stderr.splitlines():
-            parts = [p.strip() for p in line.split("|")]
-            if len(parts) == 3 and parts[2] == "moderator.app":
-                samples.append(int(parts[1]) / 1000)
-    return round(statistics.median(samples), 1)
-
-
 def big_image(fmt: str) -> bytes:
     """About 24 MiB, just under the default MAX_IMAGE_BYTES: a 40 MP JPEG or a 13 MP PNG."""
     if fmt == "PNG":
@@ -86,8 +68,8 @@ def big_image(fmt: str) -> bytes:
     return photo(40, seed=7, quality=97, noise=10)
 
 
-def memory_and_cold_start(fmt: str) -> dict[str, object]:
-    """A fresh process each: peak RSS of one ~24 MiB image, first vs warm invocation."""
+def memory_probe(fmt: str) -> dict[str, object]:
+    """A fresh process each: peak RSS of one ~24 MiB image."""
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / f"big.{fmt.lower()}"
         path.write_bytes(big_image(fmt))
@@ -98,6 +80,5 @@ def memory_and_cold_start(fmt: str) -> dict[str, object]:
 def run() -> dict[str, object]:
     return {
         "prepare": prepare_costs(),
-        "import_ms": import_time_ms(),
-        "probes": [memory_and_cold_start("JPEG"), memory_and_cold_start("PNG")],
+        "probes": [memory_probe("JPEG"), memory_probe("PNG")],
     }

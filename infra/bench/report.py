@@ -11,9 +11,12 @@ from datetime import UTC, datetime
 
 def machine() -> str:
     cpu = platform.processor() or platform.machine()
+    # The machine may be shared: its load when the report is written says how much to trust the figures.
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
     return (
         f"{os.cpu_count()} cores ({cpu}), Python {sys.version.split()[0]}, "
-        f"{platform.system()} {platform.release()}, {datetime.now(UTC):%Y-%m-%d}"
+        f"{platform.system()} {platform.release()}, {datetime.now(UTC):%Y-%m-%d}, "
+        f"load average {load} (1, 5, 15 min) at the end of the run"
     )
 
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import micro, throughput
+from . import cold_start, micro, throughput
 from .report import goal, machine, table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,6 @@ def micro_sections(figures: dict[str, Any]) -> list[str]:
                 f"< {limit:.0f} MiB: {goal(probe['rss_growth_mib'], limit)}",
             )
         )
-    first = figures["probes"][0]
     return [
         "### Preparing an image (decode, orient, downscale to 600 px, encode JPEG)\n\n"
         + table(("image", "original", "sent", "sent / original", "CPU (median)", "runs"), prepare_rows)
@@ -47,19 +46,6 @@ def micro_sections(figures: dict[str, Any]) -> list[str]:
         + ".",
         "### Memory: moderating one large image (fresh process, S3 in moto, a local Imagga stand-in)\n\n"
         + table(("image", "RSS growth while moderating", "goal (2x image + 100 MiB)"), probe_rows),
-        "### Cold start\n\n"
-        + table(
-            ("figure", "value", "goal"),
-            [
-                (
-                    "import of moderator.app (`python -X importtime`, median of 5)",
-                    f"{figures['import_ms']} ms",
-                    f"< 300 ms: {goal(figures['import_ms'], 300)}",
-                ),
-                ("first invocation (builds clients, loads Pillow)", f"{first['first_invocation_ms']} ms", ""),
-                ("warm invocation (same container)", f"{first['warm_invocation_ms']} ms", ""),
-            ],
-        ),
     ]
 
 
@@ -161,6 +147,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=OUTPUT)
     parser.add_argument("--images", type=int, default=throughput.Setup.images)
     parser.add_argument("--repeats", type=int, default=throughput.Setup.repeats)
+    parser.add_argument("--cold-start-rounds", type=int, default=7)
     args = parser.parse_args()
     from moderator.observability import quiet_for_command_line
 
@@ -168,10 +155,13 @@ def main() -> None:
     micro_figures = micro.run()
     print("throughput (about 6 minutes):", flush=True)
     setup = throughput.Setup(images=args.images, repeats=args.repeats)
+    throughput_figures = throughput.run(setup)
+    cold_start_figures = cold_start.run(args.cold_start_rounds)
     sections = [
         f"# Benchmarks\n\nMachine: {machine()}. Reproduce with `make bench`.",
-        throughput_section(throughput.run(setup), micro_figures),
+        throughput_section(throughput_figures, micro_figures),
         *micro_sections(micro_figures),
+        cold_start.section(cold_start_figures),
     ]
     report = "\n\n".join(sections) + "\n"
     print(report)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -62,32 +61,3 @@ def source_template() -> dict[str, Any]:
 
     loaded: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
     return loaded
-
-
-def runtime_python_environment(version: str = "3.13") -> dict[str, str] | None:
-    """An environment in which `python3.13` runs (pyenv: the current version plus 3.13.x), or None.
-
-    `sam build` without Docker needs the runtime's Python on the PATH; with pyenv it is there
-    only when PYENV_VERSION names it (the toolbox's `PYENV_VERSION=3.11.7:3.13.0`).
-    """
-    env = tool_environment()
-    if shutil.which("pyenv"):
-        current = _run(["pyenv", "version-name"], env).strip().split(":")
-        installed = _run(["pyenv", "versions", "--bare"], env).split()
-        wanted = sorted((v for v in installed if v.startswith(version + ".")), key=_version_key)
-        if wanted and wanted[-1] not in current:
-            env["PYENV_VERSION"] = ":".join([*(v for v in current if v), wanted[-1]])
-    probe = _run([f"python{version}", "-c", "import sys; print(sys.version_info[:2])"], env)
-    return env if probe.strip() == str(tuple(int(p) for p in version.split("."))) else None
-
-
-def _version_key(text: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in text.split(".") if part.isdigit())
-
-
-def _run(command: list[str], env: dict[str, str]) -> str:
-    try:
-        result = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return result.stdout if result.returncode == 0 else ""
