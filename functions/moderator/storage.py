@@ -6,6 +6,7 @@ ETag as a precondition elsewhere. AWS failures become the package's error types 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .errors import ObjectChangedError, ObjectGoneError, StorageAccessError, StorageError
-from .model import ObjectRef, StoredObject
+from .model import KeyVersion, ObjectRef, StoredObject
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,6 +53,18 @@ class S3Storage:
             response = self._client.get_object(**params)
             data: bytes = response["Body"].read()
         return data
+
+    def digest(self, obj: StoredObject) -> str:
+        """SHA-256 of exactly this object's bytes, streamed (an object may be far larger than memory)."""
+        params: dict[str, Any] = _locate(obj.bucket, obj.key, obj.version_id)
+        if obj.version_id is None:
+            params["IfMatch"] = f'"{obj.etag}"'
+        sha = hashlib.sha256()
+        with _translated(obj):
+            body = self._client.get_object(**params)["Body"]
+            for chunk in body.iter_chunks(1024 * 1024):
+                sha.update(chunk)
+        return sha.hexdigest()
 
     def get_tags(self, obj: StoredObject) -> dict[str, str]:
         with _translated(obj):
@@ -131,6 +144,33 @@ class S3Storage:
                         found.append(str(item.get("VersionId") or "null"))
         return found
 
+    def versions(self, bucket: str, key: str) -> list[KeyVersion]:
+        """Every version and delete marker of exactly this key (an unversioned object is one version, "null")."""
+        found: list[KeyVersion] = []
+        paginator = self._client.get_paginator("list_object_versions")
+        with _translated(ObjectRef(bucket, key)):
+            for page in paginator.paginate(Bucket=bucket, Prefix=key):
+                entries: list[tuple[Any, bool]] = [(item, False) for item in page.get("Versions", [])]
+                entries += [(item, True) for item in page.get("DeleteMarkers", [])]
+                for item, marker in entries:
+                    if item["Key"] == key:
+                        found.append(KeyVersion(str(item.get("VersionId") or "null"), marker))
+        return found
+
+    def list_versions(self, bucket: str, prefix: str = "") -> Iterator[Listed]:
+        """Every object version (not delete markers) under a prefix, one page at a time."""
+        paginator = self._client.get_paginator("list_object_versions")
+        with _translated(ObjectRef(bucket, prefix)):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Versions", []):
+                    yield Listed(
+                        key=item["Key"],
+                        size=int(item.get("Size", 0)),
+                        etag=str(item.get("ETag", "")).strip('"'),
+                        last_modified=item["LastModified"],
+                        version_id=_version(item.get("VersionId")),
+                    )
+
     def delete_version(self, bucket: str, key: str, version_id: str) -> None:
         params = _locate(bucket, key, None if version_id == "null" else version_id)
         if version_id == "null":
@@ -145,6 +185,8 @@ class Listed:
     size: int
     etag: str
     last_modified: datetime
+    #: Set by list_versions (None on an unversioned bucket).
+    version_id: str | None = None
 
 
 def _locate(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:

@@ -136,9 +136,9 @@ def test_no_aws_credentials_give_a_clear_message(stack: Stack, tmp_path: Path, m
 class DenyingS3:
     """An S3 client whose every listing is refused, as for an identity without s3:ListBucket."""
 
-    def list_objects_v2(self, **_: Any) -> Any:
+    def list_object_versions(self, **_: Any) -> Any:
         error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
-        raise ClientError(error, "ListObjectsV2")  # type: ignore[arg-type]
+        raise ClientError(error, "ListObjectVersions")  # type: ignore[arg-type]
 
 
 def test_access_denied_gives_a_clear_message(stack: Stack) -> None:
