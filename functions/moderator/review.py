@@ -99,7 +99,9 @@ def pin(
     `seen.version_id` pins a version (None, or "null" on an unversioned bucket, means the current
     object); `seen.etag` and `sha256` are compared when given. The ledger item of the scan named by
     the object's `moderation:scanned-at` (kept under `scanned_bucket` / `scanned_key`, the upload's
-    own location) holds the SHA-256 of the bytes the function judged: they must be these.
+    own location) says which version that scan left at this key and the SHA-256 of the bytes it
+    judged: when the item is about this key, they must be these. An item about another place (the
+    tags name a scan that left its object elsewhere) says nothing about this object.
     """
     obj = storage.head(_unversioned_as_none(seen))
     where = _describe(obj)
@@ -110,11 +112,18 @@ def pin(
     if sha256 and digest != sha256:
         raise StaleReviewError(f"{where} is not the object you reviewed (its content changed): nothing was changed")
     judged = ledger.decision(scanned_bucket, scanned_key, scanned_at) if ledger is not None and scanned_at else None
-    judged_sha = judged.get("sha256") if judged else None
-    if judged_sha and judged_sha != digest:
-        raise StaleReviewError(
-            f"{where} does not hold the bytes that were moderated at {scanned_at}: nothing was changed"
-        )
+    if judged and (judged.get("location_bucket"), judged.get("location_key")) == (obj.bucket, obj.key):
+        # The ledger's scan is about this key: it names the version it left there and the bytes it judged.
+        judged_version = judged.get("location_version_id")
+        if judged_version and obj.version_id and judged_version != obj.version_id:
+            raise StaleReviewError(
+                f"{where} is not the version the scan of {scanned_at} left there ({judged_version}): "
+                "nothing was changed"
+            )
+        if judged.get("sha256") and judged["sha256"] != digest:
+            raise StaleReviewError(
+                f"{where} does not hold the bytes that were moderated at {scanned_at}: nothing was changed"
+            )
     return Pinned(obj, digest, scanned_at)
 
 

@@ -224,23 +224,37 @@ def test_two_uploads_quarantined_at_one_key_are_listed_and_released_one_version_
     assert s3.get_object(Bucket=versioned_bucket, Key=f"quarantine/{KEY}", VersionId=left)["Body"].read() == second
 
 
+@pytest.mark.parametrize(
+    ("versioned", "refusal"),
+    [(True, "is not the version the scan of .* left there"), (False, "does not hold the bytes that were moderated")],
+    ids=["versioned", "unversioned"],
+)
 def test_release_refuses_a_quarantined_object_whose_bytes_are_not_the_ones_judged(
-    s3: BaseClient, versioned_bucket: str, dynamodb: BaseClient, table: str, moderation_with_ledger: Moderation
+    s3: BaseClient,
+    bucket: str,
+    versioned_bucket: str,
+    dynamodb: BaseClient,
+    table: str,
+    moderation_with_ledger: Moderation,
+    versioned: bool,
+    refusal: str,
 ) -> None:
     # GIVEN a quarantined image, and other bytes put at its quarantine key carrying the same verdict tags
     # (where fail-closed is off, anyone who may write the bucket can do this)
-    upload_and_moderate(moderation_with_ledger, versioned_bucket, KEY, jpeg_bytes(color=RED))
+    where = versioned_bucket if versioned else bucket
+    upload_and_moderate(moderation_with_ledger, where, KEY, jpeg_bytes(color=RED))
     quarantined = f"quarantine/{KEY}"
-    forged = "&".join(f"{k}={v}" for k, v in tags_of(s3, versioned_bucket, quarantined).items())
-    s3.put_object(Bucket=versioned_bucket, Key=quarantined, Body=jpeg_bytes(color=BLUE), Tagging=forged)
+    forged = "&".join(f"{k}={v}" for k, v in tags_of(s3, where, quarantined).items())
+    planted = jpeg_bytes(color=BLUE)
+    s3.put_object(Bucket=where, Key=quarantined, Body=planted, Tagging=forged)
     approvals = DynamoDBApprovals(dynamodb, table)  # type: ignore[arg-type]
 
     # WHEN an operator releases the key without naming a version (the CLI's default: the current one)
-    with pytest.raises(StaleReviewError, match="not hold the bytes that were moderated"):
+    with pytest.raises(StaleReviewError, match=refusal):
         release(
             S3Storage(s3),  # type: ignore[arg-type]
             approvals,
-            _ref(versioned_bucket, quarantined),
+            ObjectRef(where, quarantined),
             quarantine_prefix="quarantine/",
             to_bucket=None,
             reviewer=REVIEWER,
@@ -249,8 +263,8 @@ def test_release_refuses_a_quarantined_object_whose_bytes_are_not_the_ones_judge
         )
 
     # THEN nothing moved and nothing was approved
-    assert versions(s3, versioned_bucket, KEY) == []
-    assert len(versions(s3, versioned_bucket, quarantined)) == 2
+    assert versions(s3, where, KEY) == []
+    assert s3.get_object(Bucket=where, Key=quarantined)["Body"].read() == planted
     assert approvals_in(dynamodb, table) == []
 
 
@@ -351,10 +365,6 @@ def test_a_release_failing_after_its_copy_is_undone(
     assert versions(s3, versioned_bucket, KEY) == []
     assert approvals_in(dynamodb, table) == []
     assert len(versions(s3, versioned_bucket, f"quarantine/{KEY}")) == 1
-
-
-def _ref(bucket: str, key: str) -> ObjectRef:
-    return ObjectRef(bucket, key)
 
 
 def _answer_with_error(client: BaseClient, operation: str, code: str, status: int) -> None:
