@@ -133,17 +133,6 @@ class S3Storage:
                         last_modified=item["LastModified"],
                     )
 
-    def version_ids(self, bucket: str, key: str) -> list[str]:
-        """Every version and delete marker of exactly this key (an unversioned object has "null")."""
-        found: list[str] = []
-        paginator = self._client.get_paginator("list_object_versions")
-        with _translated(ObjectRef(bucket, key)):
-            for page in paginator.paginate(Bucket=bucket, Prefix=key):
-                for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
-                    if item["Key"] == key:
-                        found.append(str(item.get("VersionId") or "null"))
-        return found
-
     def versions(self, bucket: str, key: str) -> list[KeyVersion]:
         """Every version and delete marker of exactly this key (an unversioned object is one version, "null")."""
         found: list[KeyVersion] = []
