@@ -278,6 +278,7 @@ def test_bound_to_every_interface_only_the_allowed_names_are_served(stack: Stack
             "attacker.example:8080",  # a DNS-rebinding page whose own name now resolves to this machine
             "review.example.internal.attacker.example",
             "0.0.0.0:8080",
+            "review.example.internal<script>",
         )
     }
 
@@ -288,6 +289,7 @@ def test_bound_to_every_interface_only_the_allowed_names_are_served(stack: Stack
         "attacker.example:8080": 400,
         "review.example.internal.attacker.example": 400,
         "0.0.0.0:8080": 400,
+        "review.example.internal<script>": 400,
     }
 
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 from flask import Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
 from ..errors import (
     ImaggaCredentialsError,
@@ -84,11 +84,7 @@ def create_app(
         # First of all: a page of another site whose name resolves here (DNS rebinding) names itself
         # in Host. Werkzeug's TRUSTED_HOSTS cannot match an IPv6 literal, so the check is made here.
         if _host_name(request.host) not in trusted:
-            return Response(
-                "Refused: unknown host name. Open the page at the address the command printed.",
-                400,
-                mimetype="text/plain",
-            )
+            return _unknown_host()
         return None
 
     @app.before_request
@@ -195,6 +191,8 @@ def create_app(
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
+        if isinstance(exc, SecurityError):
+            return _unknown_host()  # a Host header werkzeug finds malformed
         title = "Refused" if exc.code == 403 else (exc.name or "Error")
         return _error_page(title, str(exc.description or exc.name), exc.code or 500)
 
@@ -257,6 +255,13 @@ def _causes(exc: BaseException) -> list[BaseException]:
         chain.append(current)
         current = current.__cause__ or current.__context__
     return chain
+
+
+def _unknown_host() -> Response:
+    """No page (its links would need that host), one line of text."""
+    return Response(
+        "Refused: unknown host name. Open the page at the address the command printed.", 400, mimetype="text/plain"
+    )
 
 
 def _error_page(title: str, message: str, status: int) -> tuple[str, int]:
