@@ -2,12 +2,15 @@
 CHROMIUM := /usr/bin/chromium
 REVIEW_HOST ?= 127.0.0.1
 REVIEW_PORT ?= 8080
+# Beyond loopback the page needs the host names it is opened at: REVIEW_ALLOWED_HOSTS="review.example.internal"
+REVIEW_ALLOWED_HOSTS ?=
 
 .PHONY: review screenshots
 
 ## review: the review page on http://127.0.0.1:8080 with your AWS credentials (BUCKET=..., ENDPOINT_URL=... for the local stack)
 review: $(STAMP)
 	$(BIN)/python -m moderator review --host $(REVIEW_HOST) --port $(REVIEW_PORT) \
+		$(foreach name,$(REVIEW_ALLOWED_HOSTS),--allowed-host $(name)) \
 		$(if $(BUCKET),--bucket $(BUCKET)) $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
 ## screenshots: run the browser tests and keep their screenshots in docs/screenshots/

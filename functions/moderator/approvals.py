@@ -5,11 +5,18 @@ proves nothing. An approval is an item written by an operator (the CLI's `quaran
 and keyed by bucket, key and the SHA-256 of the content: a changed image is a new image.
 The content hash, not the ETag, because a copy under SSE-KMS (or of a multipart upload)
 gets a new ETag for the same bytes.
+
+An approval lasts `APPROVAL_TTL_DAYS` from `approved_at`, checked on every read (DynamoDB's TTL
+deletes expired items only eventually), and is revoked when the approved bytes are purged or
+rejected, or when the release that recorded it does not complete.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -21,6 +28,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 PARTITION_KEY = "id"
+DAY = 86_400
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,7 @@ class Approval:
 class Approvals(Protocol):
     def find(self, bucket: str, key: str, sha256: str) -> Approval | None: ...
     def record(self, approval: Approval) -> None: ...
+    def revoke(self, bucket: str, key: str, sha256: str) -> None: ...
 
 
 class NoApprovals:
@@ -46,15 +55,22 @@ class NoApprovals:
     def record(self, approval: Approval) -> None:
         raise StorageAccessError("no APPROVALS_TABLE configured: an approval cannot be recorded")
 
+    def revoke(self, bucket: str, key: str, sha256: str) -> None:
+        return None
+
 
 def item_id(bucket: str, key: str, sha256: str) -> str:
     return f"approval#{bucket}#{sha256}#{key}"
 
 
 class DynamoDBApprovals:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table_name: str, ttl_days: int = 30, clock: Callable[[], float] = time.time
+    ) -> None:
         self._client = client
         self._table = table_name
+        self._ttl_seconds = ttl_days * DAY
+        self._clock = clock
 
     def find(self, bucket: str, key: str, sha256: str) -> Approval | None:
         try:
@@ -74,15 +90,29 @@ class DynamoDBApprovals:
         item = response.get("Item")
         if not item:
             return None
-        return Approval(
+        approval = Approval(
             bucket=bucket,
             key=key,
             sha256=sha256,
             approved_by=item.get("approved_by", {}).get("S", ""),
             approved_at=item.get("approved_at", {}).get("S", ""),
         )
+        if self._expired(approval, item.get("expires_at", {}).get("N")):
+            logger.info("approval expired: moderating again", extra={"key": key, "approved_at": approval.approved_at})
+            return None
+        return approval
+
+    def _expired(self, approval: Approval, expires_at: str | None) -> bool:
+        """Past its own expiry, or older than the TTL in force now (items written before there was one too)."""
+        now = self._clock()
+        approved = _epoch(approval.approved_at)
+        if approved is None or now >= approved + self._ttl_seconds:
+            return True
+        return expires_at is not None and now >= float(expires_at)
 
     def record(self, approval: Approval) -> None:
+        approved = _epoch(approval.approved_at)
+        expiry = int((approved if approved is not None else self._clock()) + self._ttl_seconds)
         item = {
             PARTITION_KEY: {"S": item_id(approval.bucket, approval.key, approval.sha256)},
             "kind": {"S": "approval"},
@@ -91,6 +121,10 @@ class DynamoDBApprovals:
             "sha256": {"S": approval.sha256},
             "approved_by": {"S": approval.approved_by},
             "approved_at": {"S": approval.approved_at},
+            # The decisions ledger's TTL attribute is `expires_at`, the idempotency table's `expiration`:
+            # whichever table holds approvals, DynamoDB removes them in the end.
+            "expires_at": {"N": str(expiry)},
+            "expiration": {"N": str(expiry)},
         }
         try:
             self._client.put_item(TableName=self._table, Item=item)  # type: ignore[arg-type]
@@ -101,3 +135,24 @@ class DynamoDBApprovals:
             raise StorageError(f"recording the approval in {self._table} failed: {code}") from exc
         except BotoCoreError as exc:
             raise StorageError(f"recording the approval in {self._table} failed: {exc}") from exc
+
+    def revoke(self, bucket: str, key: str, sha256: str) -> None:
+        """Delete the approval of these bytes at this key (nothing to do when there is none)."""
+        try:
+            self._client.delete_item(TableName=self._table, Key={PARTITION_KEY: {"S": item_id(bucket, key, sha256)}})
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("AccessDeniedException", "ResourceNotFoundException"):
+                raise StorageAccessError(f"cannot revoke the approval in {self._table}: {code}") from exc
+            raise StorageError(f"revoking the approval in {self._table} failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"revoking the approval in {self._table} failed: {exc}") from exc
+
+
+def _epoch(when: str) -> float | None:
+    """An ISO 8601 time (the reviewers' `2026-11-25T10:00:00Z`) as seconds since the epoch."""
+    try:
+        parsed = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.timestamp() if parsed.tzinfo else None

@@ -137,6 +137,22 @@ class DynamoDBLedger:
         except BotoCoreError as exc:
             raise StorageError(f"recording the decision in {self._table} failed: {exc}") from exc
 
+    def decision(self, bucket: str, key: str, scanned_at: str) -> dict[str, Any] | None:
+        """The item of one scan (as plain values), or None when the ledger does not know it."""
+        try:
+            response = self._client.get_item(
+                TableName=self._table, Key={"id": {"S": decision_id(bucket, key, scanned_at)}}, ConsistentRead=True
+            )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in ("AccessDeniedException", "ResourceNotFoundException"):
+                raise StorageAccessError(f"cannot read the ledger {self._table}: {code}") from exc
+            raise StorageError(f"reading the ledger {self._table} failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"reading the ledger {self._table} failed: {exc}") from exc
+        item = response.get("Item")
+        return _plain(item) if item else None
+
     def by_status(
         self, status: str, *, limit: int = 50, start: dict[str, Any] | None = None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:

@@ -81,6 +81,14 @@ class StoredObject:
 
 
 @dataclass(frozen=True)
+class KeyVersion:
+    """One entry of a key's version listing: an object version, or a delete marker."""
+
+    version_id: str
+    delete_marker: bool
+
+
+@dataclass(frozen=True)
 class Categorization:
     """Imagga's answer for one image."""
 

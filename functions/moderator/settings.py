@@ -6,6 +6,7 @@ misconfigured deployment fails its first invocation with the whole list, not one
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -21,6 +22,8 @@ MODES = ("enforce", "monitor")
 #: Each frame is one Imagga call: more than this would let one upload hold the plan's few slots for minutes.
 MAX_ANIMATION_FRAMES = 50
 QUARANTINABLE = (Status.REVIEW, Status.UNSAFE, Status.UNSUPPORTED, Status.ERROR)
+#: The template's pattern for KMS key parameters.
+KMS_KEY_ARN = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[a-zA-Z0-9-]+")
 
 T = TypeVar("T")
 
@@ -40,9 +43,9 @@ class Settings:
     mode: str = "enforce"
     quarantine_statuses: frozenset[Status] = frozenset({Status.UNSAFE})
     quarantine_bucket: str | None = None
-    quarantine_prefix: str = "quarantine/"
-    #: KMS key for quarantined copies (a quarantine bucket with a key of its own); None keeps the source's.
+    #: KMS key for quarantined copies (a quarantine bucket's own key); None keeps the source object's key.
     quarantine_kms_key_arn: str | None = None
+    quarantine_prefix: str = "quarantine/"
     max_image_bytes: int = 25 * MIB
     max_image_pixels: int = 100_000_000
     resize_short_side: int = 600
@@ -54,6 +57,8 @@ class Settings:
     approvals_table: str | None = None
     decisions_table: str | None = None
     decisions_ttl_days: int = 90
+    #: How long a human approval lets the same bytes at the same key skip moderation (see approvals.py).
+    approval_ttl_days: int = 30
     idempotency_expiry_seconds: int = 86_400
     secret_max_age_seconds: int = 300
     event_bus_name: str | None = None
@@ -88,8 +93,8 @@ class Settings:
             mode=reader.choice("MODE", defaults.mode, MODES),
             quarantine_statuses=reader.statuses("QUARANTINE_STATUSES", defaults.quarantine_statuses),
             quarantine_bucket=reader.optional("QUARANTINE_BUCKET"),
+            quarantine_kms_key_arn=reader.kms_key("QUARANTINE_KMS_KEY_ARN"),
             quarantine_prefix=reader.prefix("QUARANTINE_PREFIX", defaults.quarantine_prefix),
-            quarantine_kms_key_arn=reader.optional("QUARANTINE_KMS_KEY_ARN"),
             max_image_bytes=reader.number("MAX_IMAGE_BYTES", defaults.max_image_bytes, int, 1, 5 * 1024 * MIB),
             max_image_pixels=reader.number("MAX_IMAGE_PIXELS", defaults.max_image_pixels, int, 1, 2_000_000_000),
             resize_short_side=reader.resize_side("RESIZE_SHORT_SIDE", defaults.resize_short_side),
@@ -102,6 +107,7 @@ class Settings:
             or reader.optional("IDEMPOTENCY_TABLE"),
             decisions_table=reader.optional("DECISIONS_TABLE"),
             decisions_ttl_days=reader.number("DECISIONS_TTL_DAYS", defaults.decisions_ttl_days, int, 1, 3650),
+            approval_ttl_days=reader.number("APPROVAL_TTL_DAYS", defaults.approval_ttl_days, int, 1, 3650),
             idempotency_expiry_seconds=reader.number(
                 "IDEMPOTENCY_EXPIRY_SECONDS", defaults.idempotency_expiry_seconds, int, 60, 30 * 86_400
             ),
@@ -133,6 +139,13 @@ class _Reader:
     def optional(self, name: str) -> str | None:
         value = self.env.get(name, "").strip()
         return value or None
+
+    def kms_key(self, name: str) -> str | None:
+        value = self.optional(name)
+        if value is not None and not KMS_KEY_ARN.fullmatch(value):
+            self.problems.append(f"{name}: {value!r} is not a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)")
+            return None
+        return value
 
     def text(self, name: str, default: str) -> str:
         return self.optional(name) or default

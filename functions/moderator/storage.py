@@ -6,6 +6,7 @@ ETag as a precondition elsewhere. AWS failures become the package's error types 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from s3transfer.exceptions import S3CopyFailedError
 
 from .errors import ObjectChangedError, ObjectGoneError, StorageAccessError, StorageError
-from .model import ObjectRef, StoredObject
+from .model import KeyVersion, ObjectRef, StoredObject
 from .observability import logger
 
 if TYPE_CHECKING:
@@ -65,6 +66,18 @@ class S3Storage:
             response = self._client.get_object(**params)
             data: bytes = response["Body"].read()
         return data
+
+    def digest(self, obj: StoredObject) -> str:
+        """SHA-256 of exactly this object's bytes, streamed (an object may be far larger than memory)."""
+        params: dict[str, Any] = _locate(obj.bucket, obj.key, obj.version_id)
+        if obj.version_id is None:
+            params["IfMatch"] = f'"{obj.etag}"'
+        sha = hashlib.sha256()
+        with _translated(obj):
+            body = self._client.get_object(**params)["Body"]
+            for chunk in body.iter_chunks(1024 * 1024):
+                sha.update(chunk)
+        return sha.hexdigest()
 
     def get_tags(self, obj: StoredObject) -> dict[str, str]:
         with _translated(obj):
@@ -195,16 +208,32 @@ class S3Storage:
                         last_modified=item["LastModified"],
                     )
 
-    def version_ids(self, bucket: str, key: str) -> list[str]:
-        """Every version and delete marker of exactly this key (an unversioned object has "null")."""
-        found: list[str] = []
+    def versions(self, bucket: str, key: str) -> list[KeyVersion]:
+        """Every version and delete marker of exactly this key (an unversioned object is one version, "null")."""
+        found: list[KeyVersion] = []
         paginator = self._client.get_paginator("list_object_versions")
         with _translated(ObjectRef(bucket, key)):
             for page in paginator.paginate(Bucket=bucket, Prefix=key):
-                for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+                entries: list[tuple[Any, bool]] = [(item, False) for item in page.get("Versions", [])]
+                entries += [(item, True) for item in page.get("DeleteMarkers", [])]
+                for item, marker in entries:
                     if item["Key"] == key:
-                        found.append(str(item.get("VersionId") or "null"))
+                        found.append(KeyVersion(str(item.get("VersionId") or "null"), marker))
         return found
+
+    def list_versions(self, bucket: str, prefix: str = "") -> Iterator[Listed]:
+        """Every object version (not delete markers) under a prefix, one page at a time."""
+        paginator = self._client.get_paginator("list_object_versions")
+        with _translated(ObjectRef(bucket, prefix)):
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Versions", []):
+                    yield Listed(
+                        key=item["Key"],
+                        size=int(item.get("Size", 0)),
+                        etag=str(item.get("ETag", "")).strip('"'),
+                        last_modified=item["LastModified"],
+                        version_id=_version(item.get("VersionId")),
+                    )
 
     def delete_version(self, bucket: str, key: str, version_id: str) -> bool:
         """Delete one version for good. False when it was already gone (say, another purge deleted it first)."""
@@ -219,7 +248,12 @@ class S3Storage:
                     # S3 answers 400 InvalidArgument ("Invalid version id specified") for a version that
                     # was deleted a moment ago (moto answers 204). Only a listing tells that apart from a
                     # version id that is really malformed.
-                    if _error_code(exc) == "InvalidArgument" and version_id not in self.version_ids(bucket, key):
+                    listed = (
+                        {v.version_id for v in self.versions(bucket, key)}
+                        if _error_code(exc) == "InvalidArgument"
+                        else None
+                    )
+                    if listed is not None and version_id not in listed:
                         return False
                     raise
         except ObjectGoneError:
@@ -233,6 +267,8 @@ class Listed:
     size: int
     etag: str
     last_modified: datetime
+    #: Set by list_versions (None on an unversioned bucket).
+    version_id: str | None = None
 
 
 def _locate(bucket: str, key: str, version_id: str | None) -> dict[str, Any]:

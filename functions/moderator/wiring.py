@@ -91,7 +91,7 @@ def build_services(
         idempotency = IdempotentOnce(settings.idempotency_table, settings.idempotency_expiry_seconds, dynamodb)
     approvals: Approvals = NoApprovals()
     if settings.approvals_table:
-        approvals = DynamoDBApprovals(dynamodb, settings.approvals_table)
+        approvals = DynamoDBApprovals(dynamodb, settings.approvals_table, settings.approval_ttl_days)
     moderator = Moderator(
         storage=S3Storage(client("s3", s3_client)),
         # One Imagga call at a time per instance: the event source's MaximumConcurrency is then the

@@ -6,8 +6,10 @@ Flask's test client against the moto server, the same app and service as in the 
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -15,20 +17,28 @@ import boto3
 import pytest
 import requests
 from botocore.exceptions import ClientError
+from click.testing import CliRunner
 from flask import Flask
 from flask.testing import FlaskClient
+from pytest_httpserver import HTTPServer
+from werkzeug.serving import make_server
 
+from moderator.cli.main import cli as moderator_cli
 from moderator.cli.review_cmd import review_service
 from moderator.cli.runtime import Runtime
-from moderator.web.app import create_app
+from moderator.web.app import BeyondLoopbackError, create_app
+from moderator.web.service import ReviewService
 from tests.builders import jpeg_bytes
-from tests.integration.fake_imagga import RED
+from tests.integration.fake_imagga import BLUE, RED
+from tests.integration.network import PUBLIC, FakeNetwork, SlowDrip
 
 from .conftest import MOTO_CALLER, REGION, Stack
 
 pytestmark = pytest.mark.integration
 
 UNSAFE = {"nsfw": 91.4, "underwear": 6.1, "safe": 2.5}
+#: Every interface: these tests build the app for it (or ask the command to), they never listen there.
+EVERY_INTERFACE = "0.0.0.0"  # noqa: S104
 
 
 def _app(stack: Stack, bucket: str | None = None, **env: str) -> Flask:
@@ -136,9 +146,9 @@ def test_no_aws_credentials_give_a_clear_message(stack: Stack, tmp_path: Path, m
 class DenyingS3:
     """An S3 client whose every listing is refused, as for an identity without s3:ListBucket."""
 
-    def list_objects_v2(self, **_: Any) -> Any:
+    def list_object_versions(self, **_: Any) -> Any:
         error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}
-        raise ClientError(error, "ListObjectsV2")  # type: ignore[arg-type]
+        raise ClientError(error, "ListObjectVersions")  # type: ignore[arg-type]
 
 
 def test_access_denied_gives_a_clear_message(stack: Stack) -> None:
@@ -217,3 +227,221 @@ def test_rejecting_a_review_object_left_in_place_deletes_it_and_records_the_revi
     assert stack.keys() == []
     (decision,) = stack.decisions("uploads/maybe.jpg")
     assert (decision["status"]["S"], decision["decided_by"]["S"]) == ("REJECTED", MOTO_CALLER)
+
+
+# --- beyond 127.0.0.1: allowed host names, IPv6 loopback ---------------------------------------------
+
+
+def test_bound_beyond_loopback_without_allowed_host_names_the_page_refuses_to_start(stack: Stack) -> None:
+    # GIVEN the command asked to listen on every interface, without --allowed-host
+    runner = CliRunner()
+
+    # WHEN it starts / THEN it stops at once with one line saying what to add, before listening anywhere
+    result = runner.invoke(
+        moderator_cli,
+        [
+            "review",
+            "--host",
+            EVERY_INTERFACE,
+            "--port",
+            "0",
+            "--endpoint-url",
+            stack.endpoint,
+            "--bucket",
+            stack.bucket,
+        ],
+        env={**stack.env, "AWS_REGION": REGION},
+    )
+    assert result.exit_code == 2, result.output
+    assert "--allowed-host" in result.stderr and "review page:" not in result.stdout
+    # AND the app itself cannot be built that way
+    with pytest.raises(BeyondLoopbackError):
+        create_app(
+            review_service(Runtime(endpoint_url=stack.endpoint, env=stack.env), stack.bucket), host=EVERY_INTERFACE
+        )
+
+
+def test_bound_to_every_interface_only_the_allowed_names_are_served(stack: Stack) -> None:
+    # GIVEN the page bound to every interface with one allowed host name
+    runtime = Runtime(endpoint_url=stack.endpoint, region=REGION, env=stack.env)
+    app = create_app(
+        review_service(runtime, stack.bucket), host=EVERY_INTERFACE, allowed_hosts=["Review.Example.Internal"]
+    )
+    client = app.test_client()
+
+    # WHEN pages are asked for under several Host names
+    answers = {
+        host: client.get("/check", headers={"Host": host}).status_code
+        for host in (
+            "review.example.internal:8080",
+            "127.0.0.1:8080",
+            "attacker.example:8080",  # a DNS-rebinding page whose own name now resolves to this machine
+            "review.example.internal.attacker.example",
+            "0.0.0.0:8080",
+            "review.example.internal<script>",
+        )
+    }
+
+    # THEN only the allowed name (any case) and loopback are served; a rebinding page gets a 400 and no page
+    assert answers == {
+        "review.example.internal:8080": 200,
+        "127.0.0.1:8080": 200,
+        "attacker.example:8080": 400,
+        "review.example.internal.attacker.example": 400,
+        "0.0.0.0:8080": 400,
+        "review.example.internal<script>": 400,
+    }
+
+
+def test_a_dns_rebinding_post_is_refused_before_anything_is_approved(stack: Stack, quarantined: str) -> None:
+    # GIVEN the page bound to every interface for review.example.internal, and a quarantined image
+    runtime = Runtime(endpoint_url=stack.endpoint, region=REGION, env=stack.env)
+    app = create_app(
+        review_service(runtime, stack.bucket), host=EVERY_INTERFACE, allowed_hosts=["review.example.internal"]
+    )
+    client = app.test_client()
+
+    # WHEN a page at attacker.example (resolving to this machine) posts an Approve, as same-origin as it can be
+    response = client.post(
+        "/approve",
+        data={"bucket": stack.bucket, "key": quarantined},
+        headers={"Host": "attacker.example", "Origin": "http://attacker.example", "Sec-Fetch-Site": "same-origin"},
+    )
+
+    # THEN it is refused and the image stays in quarantine
+    assert response.status_code == 400
+    assert stack.keys() == [quarantined]
+
+
+def test_the_page_serves_on_ipv6_loopback(stack: Stack) -> None:
+    # GIVEN the page bound to ::1, as `review --host ::1` binds it
+    if not socket.has_ipv6:
+        pytest.skip("this machine has no IPv6")
+    runtime = Runtime(endpoint_url=stack.endpoint, region=REGION, env=stack.env)
+    app = create_app(review_service(runtime, stack.bucket), host="::1")
+    try:
+        server = make_server("::1", 0, app, threaded=True)
+    except OSError as exc:
+        pytest.skip(f"cannot listen on ::1 here: {exc}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        # WHEN a browser opens it at http://[::1]:port/
+        base = f"http://[::1]:{server.port}"
+        check = requests.get(f"{base}/check", timeout=10)
+        quarantine = requests.get(f"{base}/quarantine", timeout=10)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    # THEN the pages are served (the Host `[::1]:port` is this machine's)
+    assert (check.status_code, quarantine.status_code) == (200, 200)
+    assert "Check an image" in check.text
+
+
+# --- "Check an image" by URL: one neutral answer ------------------------------------------------------
+
+
+@pytest.fixture
+def url_check(stack: Stack, httpserver: HTTPServer) -> tuple[FlaskClient, FakeNetwork]:
+    """The page with a fake network: images.example is public and reaches the local server; so does slow.example."""
+    closed = socket.create_server(("127.0.0.1", 0))
+    closed_port = closed.getsockname()[1]
+    closed.close()  # nothing listens there any more: a connection is refused
+    network = FakeNetwork(
+        answers={"images.example": [[PUBLIC]], "closed.example": [["93.184.215.15"]]},
+        routes={PUBLIC: httpserver.port, "93.184.215.15": closed_port},
+    )
+    app = _app(stack)
+    service: ReviewService = app.extensions["review_service"]
+    service.url_fetcher = network.fetcher(deadline=1.0)
+    return app.test_client(), network
+
+
+def _check_url(client: FlaskClient, url: str) -> Any:
+    page = client.get("/check")
+    (token,) = re.findall(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
+    return client.post("/check", data={"csrf_token": token, "url": url}, headers={"Origin": "http://localhost"})
+
+
+def test_every_failed_url_check_gets_the_same_neutral_answer(
+    url_check: tuple[FlaskClient, FakeNetwork], httpserver: HTTPServer
+) -> None:
+    # GIVEN URLs that fail in every way a port scanner would like told apart
+    client, network = url_check
+    port = httpserver.port
+    for path, location in {
+        "/to-loopback": f"http://127.0.0.1:{port}/secret",
+        "/to-metadata": "http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        "/to-private": "http://10.0.0.7/admin",
+    }.items():
+        httpserver.expect_request(path).respond_with_data("", status=302, headers={"Location": location})
+    httpserver.expect_request("/missing.jpg").respond_with_data("no", status=404)
+    drip = SlowDrip(headers_too=False)
+    network.answers["slow.example"] = [["93.184.215.16"]]
+    network.routes["93.184.215.16"] = drip.port
+    urls = [
+        f"http://images.example:{port}/to-loopback",
+        f"http://images.example:{port}/to-metadata",
+        f"http://images.example:{port}/to-private",
+        f"http://127.0.0.1:{port}/secret",
+        "http://closed.example/cat.jpg",
+        f"http://images.example:{port}/missing.jpg",
+        "http://nowhere.example/cat.jpg",
+        f"http://slow.example:{drip.port}/slow.jpg",
+    ]
+
+    # WHEN each is checked on the page
+    try:
+        answers = [_check_url(client, url) for url in urls]
+    finally:
+        drip.close()
+
+    # THEN every answer is the same status and the same message, naming no address, port or reason
+    problems = {re.findall(r'role="alert">([^<]*)<', a.get_data(as_text=True))[0] for a in answers}
+    assert {a.status_code for a in answers} == {400}
+    assert problems == {"Could not fetch an image from that URL."}
+    # AND no connection went anywhere but the routed public addresses: never 127.0.0.1, 169.254.169.254 or 10.x
+    assert set(network.connected) <= {PUBLIC, "93.184.215.15", "93.184.215.16"}
+    assert [request.path for request, _ in httpserver.log if request.path == "/secret"] == []
+
+
+def test_a_public_image_url_is_checked(
+    url_check: tuple[FlaskClient, FakeNetwork], httpserver: HTTPServer, stack: Stack
+) -> None:
+    # GIVEN an image at a public URL
+    client, _ = url_check
+    stack.imagga.answer_for_colour(RED, UNSAFE)
+    httpserver.expect_request("/party.jpg").respond_with_data(jpeg_bytes(color=RED), content_type="image/jpeg")
+
+    # WHEN it is checked on the page / THEN its verdict is shown
+    answer = _check_url(client, f"http://images.example:{httpserver.port}/party.jpg")
+    assert answer.status_code == 200
+    assert 'data-testid="verdict">UNSAFE<' in answer.get_data(as_text=True)
+
+
+# --- a decision acts on what the moderator saw ------------------------------------------------------
+
+
+def test_approving_with_a_stale_view_is_refused_and_moves_nothing(
+    stack: Stack, quarantined: str, client: FlaskClient
+) -> None:
+    # GIVEN the quarantine page as the moderator saw it, and then other bytes put at the quarantined key
+    page = client.get("/quarantine").get_data(as_text=True)
+    (token,) = re.findall(r'name="csrf_token" value="([^"]+)"', page)
+    fields = dict(re.findall(r'<input type="hidden" name="(bucket|key|etag|sha256)" value="([^"]*)"', page))
+    stack.s3.put_object(Bucket=stack.bucket, Key=quarantined, Body=jpeg_bytes(color=BLUE))
+
+    # WHEN the moderator approves what they saw
+    response = client.post(
+        "/approve",
+        data={"csrf_token": token, "back": "quarantine_list", **fields},
+        headers={"Origin": "http://localhost"},
+    )
+
+    # THEN the page says the object changed; nothing was released or approved
+    assert response.status_code == 409
+    assert "Changed since you looked" in _text(response)
+    assert stack.keys() == [quarantined]
+    assert [i for i in stack.dynamodb.scan(TableName=stack.table)["Items"] if i["kind"]["S"] == "approval"] == []

@@ -47,7 +47,7 @@ def test_check_of_an_http_url_downloads_and_categorizes_it(cli: Cli, httpserver:
     )
     url = httpserver.url_for("/photos/sample.png")
 
-    result = cli("check", url, "--json")
+    result = cli("check", url, "--json", "--allow-private-urls")
 
     assert result.exit_code == 0, result.output
     answer = json.loads(result.stdout)
@@ -61,7 +61,7 @@ def test_check_of_a_url_over_the_size_cap_stops_with_a_clear_error(cli: Cli, htt
     httpserver.expect_request("/huge.png").respond_with_data(b"\x89PNG" + b"\0" * 20_000, content_type="image/png")
     url = httpserver.url_for("/huge.png")
 
-    result = cli("check", url, MAX_IMAGE_BYTES="5000")
+    result = cli("check", url, "--allow-private-urls", MAX_IMAGE_BYTES="5000")
 
     assert_one_line_error(result, 1, url, "larger than the limit of 5000 bytes")
 
@@ -70,9 +70,24 @@ def test_check_of_a_url_that_answers_404_names_the_status(cli: Cli, httpserver: 
     httpserver.expect_request("/missing.png").respond_with_data("not found", status=404)
     url = httpserver.url_for("/missing.png")
 
-    result = cli("check", url)
+    result = cli("check", url, "--allow-private-urls")
 
     assert_one_line_error(result, 1, url, "HTTP 404")
+
+
+def test_check_of_a_url_on_this_machine_is_refused_unless_the_operator_allows_it(
+    cli: Cli, httpserver: HTTPServer
+) -> None:
+    # GIVEN an image served on 127.0.0.1 (a URL may name the operator's own machine or network)
+    httpserver.expect_request("/local.png").respond_with_data(DEMO_UNSAFE_SAMPLE.read_bytes(), content_type="image/png")
+    url = httpserver.url_for("/local.png")
+
+    # WHEN it is checked without --allow-private-urls
+    result = cli("check", url)
+
+    # THEN it is refused before any request is made, saying why and how to allow it
+    assert_one_line_error(result, 1, "127.0.0.1", "not a public address", "--allow-private-urls")
+    assert httpserver.log == []
 
 
 def test_check_of_an_s3_object_reads_it_from_the_bucket(cli: Cli, stack: LocalStack) -> None:

@@ -59,9 +59,11 @@ def test_purge_sends_s3_to_the_common_endpoint_and_dynamodb_to_its_own(
     key = f"{stack.quarantine_prefix}{stack.incoming_prefix}{uuid.uuid4().hex[:8]}/old.png"
     s3 = stack.boto3_client("s3")
     s3.put_object(Bucket=stack.bucket, Key=key, Body=b"x", Tagging=as_tagging({"moderation:scanned-at": SCANNED_AT}))
-    httpserver.expect_request(
-        "/", method="POST", headers={"X-Amz-Target": "DynamoDB_20120810.UpdateItem"}
-    ).respond_with_data("{}", content_type="application/x-amz-json-1.0")
+    # (the purge revokes any approval of the bytes, then records the decision)
+    for operation in ("DeleteItem", "UpdateItem"):
+        httpserver.expect_request(
+            "/", method="POST", headers={"X-Amz-Target": f"DynamoDB_20120810.{operation}"}
+        ).respond_with_data("{}", content_type="application/x-amz-json-1.0")
     env = {"DECISIONS_TABLE": "decisions-elsewhere", "AWS_ENDPOINT_URL_DYNAMODB": httpserver.url_for("/")}
     if common == "AWS_ENDPOINT_URL":
         env["AWS_ENDPOINT_URL"] = stack.endpoint_url
@@ -74,6 +76,8 @@ def test_purge_sends_s3_to_the_common_endpoint_and_dynamodb_to_its_own(
     # THEN the object's versions are gone from the stack's S3, and the decision went to the DynamoDB server
     assert result.exit_code == 0, result.output
     assert versions_of(stack, key) == []
-    [(request, _response)] = httpserver.log
-    assert request.headers["X-Amz-Target"] == "DynamoDB_20120810.UpdateItem"
-    assert request.get_json(force=True)["TableName"] == "decisions-elsewhere"
+    targets = [request.headers["X-Amz-Target"] for request, _response in httpserver.log]
+    assert targets == ["DynamoDB_20120810.DeleteItem", "DynamoDB_20120810.UpdateItem"]
+    assert {request.get_json(force=True)["TableName"] for request, _response in httpserver.log} == {
+        "decisions-elsewhere"
+    }

@@ -209,3 +209,76 @@ def test_tags_prints_the_moderation_tags_of_one_object(cli: Cli, stack: LocalSta
 
 def _tag_set(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+def _quarantined_versions(cli: Cli, stack: LocalStack, quarantined: str) -> list[str]:
+    listed = cli("quarantine", "list", f"s3://{stack.bucket}", "--json")
+    assert listed.exit_code == 0, listed.output
+    return [row["version_id"] for row in json.loads(listed.stdout) if row["key"] == quarantined]
+
+
+def test_release_of_one_version_moves_only_that_version(
+    cli: Cli, stack: LocalStack, review_env: dict[str, str]
+) -> None:
+    # GIVEN a quarantined image, and a second version at its quarantine key (another upload quarantined there)
+    key, quarantined = quarantine_one(stack)
+    (first,) = _quarantined_versions(cli, stack, quarantined)
+    s3 = stack.boto3_client("s3")
+    s3.put_object(Bucket=stack.bucket, Key=quarantined, Body=(SAMPLES / "coffee.jpg").read_bytes())
+    assert len(_quarantined_versions(cli, stack, quarantined)) == 2
+
+    # WHEN the operator releases the first version by its id
+    result = cli("quarantine", "release", f"s3://{stack.bucket}/{quarantined}", "--version-id", first, **review_env)
+
+    # THEN those bytes are back at the key, and the other version is still in quarantine
+    assert result.exit_code == 0, result.output
+    assert s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read() == UNSAFE
+    assert first not in versions_of(stack, quarantined) and len(versions_of(stack, quarantined)) == 1
+
+
+def test_release_refuses_a_quarantined_object_whose_bytes_are_not_the_ones_judged(
+    cli: Cli, stack: LocalStack, review_env: dict[str, str]
+) -> None:
+    # GIVEN a quarantined image, and other bytes put at its quarantine key with the same verdict tags
+    key, quarantined = quarantine_one(stack)
+    s3 = stack.boto3_client("s3")
+    s3.put_object(
+        Bucket=stack.bucket,
+        Key=quarantined,
+        Body=(SAMPLES / "coffee.jpg").read_bytes(),
+        Tagging=as_tagging(tags_of(stack, quarantined)),
+    )
+
+    # WHEN the operator releases the key (its current version)
+    result = cli("quarantine", "release", f"s3://{stack.bucket}/{quarantined}", **review_env)
+
+    # THEN it is refused in one line, the key stays empty and nothing is approved
+    assert_one_line_error(result, 1, "is not the version the scan of", "nothing was changed")
+    assert versions_of(stack, key) == []
+    assert len(versions_of(stack, quarantined)) == 2
+
+
+def test_purge_of_one_version_keeps_the_others(cli: Cli, stack: LocalStack, review_env: dict[str, str]) -> None:
+    # GIVEN a quarantined image with a second version at its key
+    _key, quarantined = quarantine_one(stack)
+    (first,) = _quarantined_versions(cli, stack, quarantined)
+    stack.boto3_client("s3").put_object(Bucket=stack.bucket, Key=quarantined, Body=UNSAFE)
+
+    # WHEN the operator purges the first version only
+    result = cli(
+        "quarantine", "purge", f"s3://{stack.bucket}/{quarantined}", "--version-id", first, "--yes", **review_env
+    )
+
+    # THEN that version is gone and the other remains
+    assert result.exit_code == 0, result.output
+    assert "purged 1 object(s), 1 version(s)" in result.stdout
+    assert first not in versions_of(stack, quarantined) and len(versions_of(stack, quarantined)) == 1
+
+
+def test_purge_help_says_that_without_a_version_every_version_goes(cli: Cli) -> None:
+    result = cli("quarantine", "purge", "--help", endpoint=False)
+
+    assert result.exit_code == 0
+    text = " ".join(result.stdout.split())
+    assert "Without --version-id every version of the key is deleted" in text
+    assert "--version-id" in text

@@ -267,8 +267,7 @@ def test_releasing_and_purging_record_the_human_decision_on_the_scan_that_quaran
     )
     purge(
         storage,
-        bucket,
-        "quarantine/in/drop.jpg",
+        ObjectRef(bucket, "quarantine/in/drop.jpg"),
         quarantine_prefix="quarantine/",
         reviewer=REVIEWER,
         now="2026-03-05T12:01:00Z",

@@ -21,7 +21,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from moderator.model import ObjectRef
-from moderator.review import OriginalKeyTakenError, purge, release
+from moderator.review import OriginalKeyTakenError, purge_every_version, release
 from moderator.storage import S3Storage
 from tests.backends import localstack_only
 from tests.builders import jpeg_bytes, s3_notification, s3_record, sqs_event
@@ -225,7 +225,9 @@ def test_a_purge_racing_another_purge_ends_without_error_and_leaves_no_version(
     )
 
     # WHEN this purge runs
-    deleted = purge(S3Storage(watched.client), versioned_bucket, QUARANTINED, quarantine_prefix="quarantine/")  # type: ignore[arg-type]
+    deleted = purge_every_version(
+        S3Storage(watched.client), versioned_bucket, QUARANTINED, quarantine_prefix="quarantine/"
+    )  # type: ignore[arg-type]
 
     # THEN S3 answered 400 to deleting the version already deleted; the purge went on without error,
     # counting only the version it deleted, and no version of the key is left

@@ -6,7 +6,7 @@ import pytest
 from botocore.client import BaseClient
 
 from moderator.errors import ObjectGoneError
-from moderator.review import purge
+from moderator.review import purge_every_version
 from moderator.storage import S3Storage
 from tests.builders import jpeg_bytes
 
@@ -33,7 +33,7 @@ def test_a_quarantined_key_hidden_behind_a_delete_marker_is_still_purged_of_ever
     s3.delete_object(Bucket=versioned_bucket, Key=QUARANTINED)
 
     # WHEN it is purged
-    deleted = purge(S3Storage(s3), versioned_bucket, QUARANTINED, quarantine_prefix="quarantine/")  # type: ignore[arg-type]
+    deleted = purge_every_version(S3Storage(s3), versioned_bucket, QUARANTINED, quarantine_prefix="quarantine/")  # type: ignore[arg-type]
 
     # THEN both versions and the delete marker are gone
     assert deleted == 3
@@ -46,4 +46,4 @@ def test_purging_a_key_with_no_version_left_says_there_is_nothing_to_purge(
     # GIVEN a quarantined key another purge already emptied
     # WHEN / THEN purging it fails with a message that says so
     with pytest.raises(ObjectGoneError, match="no version left: nothing to purge"):
-        purge(S3Storage(s3), versioned_bucket, QUARANTINED, quarantine_prefix="quarantine/")  # type: ignore[arg-type]
+        purge_every_version(S3Storage(s3), versioned_bucket, QUARANTINED, quarantine_prefix="quarantine/")  # type: ignore[arg-type]

@@ -15,8 +15,10 @@ from .conftest import ROOT
 pytestmark = pytest.mark.template
 
 POLICY_FILE = ROOT / "infra" / "policies" / "fail-closed-bucket-policy.json"
+QUARANTINE_POLICY_FILE = ROOT / "infra" / "policies" / "fail-closed-quarantine-bucket-policy.json"
 FAIL_CLOSED_ON_NEW_BUCKET = {"FailClosed": "true", "AdminRoleArn": "arn:aws:iam::123456789012:role/moderation-admin"}
 FAIL_CLOSED_ON_EXISTING_BUCKET = {**FAIL_CLOSED_ON_NEW_BUCKET, "ExistingBucketName": "photos-of-example-corp"}
+FAIL_CLOSED_WITH_QUARANTINE_BUCKET = {**FAIL_CLOSED_ON_NEW_BUCKET, "QuarantineBucketName": "example-corp-quarantine"}
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -65,3 +67,39 @@ def test_new_bucket_policy_has_the_same_fail_closed_statements_as_the_file(rende
     for sid, statement in created.items():
         resource = statement["Resource"]["Fn::Sub"]
         assert resource.split("/", 1)[1] == from_file[sid]["Resource"].split("/", 1)[1], sid
+
+
+def test_quarantine_bucket_policy_file_is_exactly_what_its_output_renders(rendered: dict[str, Any]) -> None:
+    # GIVEN the quarantine bucket's policy file and the output of a fail-closed stack with a quarantine bucket
+    output = stack(rendered, FAIL_CLOSED_WITH_QUARANTINE_BUCKET)["Outputs"]["QuarantineBucketPolicy"]["Value"]
+    text, variables = output["Fn::Sub"]
+
+    # WHEN both are parsed
+    from_output = json.loads(text)
+
+    # THEN they are the same document, every placeholder filled, every statement about the quarantine prefix only
+    assert from_output == load(QUARANTINE_POLICY_FILE)
+    assert set(re.findall(r"\$\{([^}]+)\}", text)) == set(variables) | {"QuarantinePrefix"}
+    for statement in statements(from_output):
+        assert statement["Resource"] == "arn:${Partition}:s3:::${QuarantineBucketName}/${QuarantinePrefix}*"
+        assert statement["Condition"]["ArnNotLike"] == {"aws:PrincipalArn": ["${FunctionRoleArn}", "${AdminRoleArn}"]}
+
+
+def test_quarantine_bucket_gets_the_quarantine_statements_of_the_moderated_bucket(rendered: dict[str, Any]) -> None:
+    # GIVEN the two policy files
+    moderated = {s["Sid"]: s for s in statements(load(POLICY_FILE))}
+    quarantine = {s["Sid"]: s for s in statements(load(QUARANTINE_POLICY_FILE))}
+
+    # WHEN the quarantine statements are compared
+    reads, writes = quarantine["DenyQuarantineReads"], quarantine["DenyQuarantineWrites"]
+
+    # THEN reads (replication included) are closed the same way; writes, and tag changes too since no
+    # moderation-tag statement covers that bucket
+    assert reads["Action"] == moderated["DenyQuarantineReads"]["Action"]
+    assert set(writes["Action"]) == {
+        "s3:PutObject",
+        "s3:PutObjectTagging",
+        "s3:PutObjectVersionTagging",
+        "s3:DeleteObjectTagging",
+        "s3:DeleteObjectVersionTagging",
+    }

@@ -30,6 +30,19 @@ DEPLOYMENTS = {
 SCOPED_SERVICES = ("s3:", "dynamodb:", "secretsmanager:", "sns:", "kms:", "events:")
 
 
+#: Every fail-closed statement of the bucket policy (infra/policies/fail-closed-bucket-policy.json).
+FAIL_CLOSED_SIDS = (
+    "DenyReadsUntilModeratedSafe",
+    "DenyReplicatingIncoming",
+    "DenyCopiesIntoIncoming",
+    "DenyQuarantineReads",
+    "DenyQuarantineWrites",
+    "DenySettingModerationTags",
+    "DenySettingModerationStatusInAnyCase",
+    "DenyRemovingModerationTags",
+)
+
+
 def resources_of(deployed: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {name: body for name, body in deployed["Resources"].items() if body["Type"] == kind}
 
@@ -207,6 +220,44 @@ def test_bucket_is_encrypted_with_the_kms_key_when_one_is_given(rendered: dict[s
     assert rule["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": {"Ref": "KmsKeyArn"}}
     assert sorted(kms["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
     assert kms["Resource"] == {"Ref": "KmsKeyArn"}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "sid", "actions", "service"),
+    [
+        ("QuarantineKmsKeyArn", "UseTheQuarantineKey", ["kms:Decrypt", "kms:GenerateDataKey"], "s3"),
+        ("ImaggaSecretKmsKeyArn", "DecryptTheImaggaSecret", ["kms:Decrypt"], "secretsmanager"),
+    ],
+)
+def test_a_quarantine_or_secret_key_is_granted_only_when_given_and_only_through_its_service(
+    rendered: dict[str, Any], parameter: str, sid: str, actions: list[str], service: str
+) -> None:
+    # GIVEN a deployment naming the key, and one that does not
+    key = "arn:aws:kms:us-east-1:123456789012:key/abcd1234-12ab-34cd-56ef-1234567890ab"
+    given = stack(rendered, {**EVERYTHING, parameter: key})
+    not_given = stack(rendered, EVERYTHING)
+
+    # WHEN the function's statements are read
+    granted = statement(given, sid)
+
+    # THEN only the first may use that key, for what it needs, and only through S3 or Secrets Manager
+    assert sorted(as_list(granted["Action"])) == actions
+    assert granted["Resource"] == {"Ref": parameter}
+    assert granted["Condition"]["StringEquals"]["kms:ViaService"] == {
+        "Fn::Sub": f"{service}.${{AWS::Region}}.amazonaws.com"
+    }
+    assert sid not in {s["Sid"] for s in function_statements(not_given)}
+
+
+def test_the_function_is_told_the_quarantine_key_only_when_one_is_given(rendered: dict[str, Any]) -> None:
+    # GIVEN deployments with and without a quarantine key
+    key = "arn:aws:kms:us-east-1:123456789012:key/abcd1234-12ab-34cd-56ef-1234567890ab"
+    env_with = stack(rendered, {"QuarantineKmsKeyArn": key})["Resources"]["ModeratorFunction"]["Properties"]
+    env_without = stack(rendered)["Resources"]["ModeratorFunction"]["Properties"]
+
+    # WHEN their environments are read / THEN QUARANTINE_KMS_KEY_ARN is there only with the key
+    assert env_with["Environment"]["Variables"]["QUARANTINE_KMS_KEY_ARN"] == {"Ref": "QuarantineKmsKeyArn"}
+    assert "QUARANTINE_KMS_KEY_ARN" not in env_without["Environment"]["Variables"]
 
 
 def test_no_kms_permission_without_a_kms_key(rendered: dict[str, Any]) -> None:
@@ -410,13 +461,48 @@ def test_fail_closed_denies_reads_until_safe_or_approved_except_to_the_function_
     removing = policy["DenyRemovingModerationTags"]
     assert {"s3:DeleteObjectTagging", "s3:DeleteObjectVersionTagging"} <= set(removing["Action"])
     assert removing["Condition"]["Null"] == {"s3:ExistingObjectTag/moderation:status": "false"}
-    for sid in (
-        "DenyReadsUntilModeratedSafe",
-        "DenyQuarantineReads",
-        "DenySettingModerationTags",
-        "DenyRemovingModerationTags",
-    ):
+    assert set(policy) - {"DenyInsecureTransport"} == set(FAIL_CLOSED_SIDS)
+    for sid in FAIL_CLOSED_SIDS:
         assert policy[sid]["Condition"]["ArnNotLike"] == {"aws:PrincipalArn": exempt}, sid
+        assert policy[sid]["Effect"] == "Deny" and policy[sid]["Principal"] == "*", sid
+
+
+def test_fail_closed_denies_the_status_tag_in_any_case_on_upload_and_on_tagging(rendered: dict[str, Any]) -> None:
+    # GIVEN FailClosed=true
+    policy = bucket_policy_statements(stack(rendered, FAIL_CLOSED))
+
+    # WHEN the statement about the status key in requests is read
+    status = policy["DenySettingModerationStatusInAnyCase"]
+
+    # THEN it names the key itself (IAM compares condition key names case-insensitively, so
+    # `Moderation:Status` matches) for every way a tag reaches an object, on the whole bucket
+    assert status["Condition"]["Null"] == {"s3:RequestObjectTag/moderation:status": "false"}
+    assert set(status["Action"]) == {"s3:PutObject", "s3:PutObjectTagging", "s3:PutObjectVersionTagging"}
+    assert sub_text(status["Resource"]) == "${Bucket.Arn}/*"
+
+
+def test_fail_closed_closes_replication_copies_and_quarantine_writes(rendered: dict[str, Any]) -> None:
+    # GIVEN FailClosed=true
+    policy = bucket_policy_statements(stack(rendered, FAIL_CLOSED))
+
+    # WHEN the statements about replication, server-side copies and the quarantine are read
+    replication = policy["DenyReplicatingIncoming"]
+    copies = policy["DenyCopiesIntoIncoming"]
+    quarantine_reads = policy["DenyQuarantineReads"]
+    quarantine_writes = policy["DenyQuarantineWrites"]
+
+    # THEN replication cannot read incoming objects at all (its action has no tag condition key), nor the quarantine
+    assert replication["Action"] == ["s3:GetObjectVersionForReplication"]
+    assert set(replication["Condition"]) == {"ArnNotLike"}
+    assert sub_text(replication["Resource"]).endswith("/${IncomingPrefix}*")
+    assert "s3:GetObjectVersionForReplication" in quarantine_reads["Action"]
+    # AND a server-side copy (which brings the source's tags along) cannot land under the incoming prefix
+    assert copies["Action"] == ["s3:PutObject"]
+    assert copies["Condition"]["Null"] == {"s3:x-amz-copy-source": "false"}
+    assert sub_text(copies["Resource"]).endswith("/${IncomingPrefix}*")
+    # AND nobody but the function puts objects into quarantine
+    assert quarantine_writes["Action"] == ["s3:PutObject"]
+    assert sub_text(quarantine_writes["Resource"]).endswith("/${QuarantinePrefix}*")
 
 
 def test_fail_closed_without_admin_role_exempts_only_the_function(rendered: dict[str, Any]) -> None:
@@ -428,6 +514,23 @@ def test_fail_closed_without_admin_role_exempts_only_the_function(rendered: dict
 
     # THEN the function's own role is the only principal still able to read untagged objects
     assert reads["Condition"]["ArnNotLike"] == {"aws:PrincipalArn": [{"Fn::GetAtt": ["ModeratorFunctionRole", "Arn"]}]}
+
+
+def test_fail_closed_with_a_quarantine_bucket_prints_that_buckets_statements(rendered: dict[str, Any]) -> None:
+    # GIVEN FailClosed=true with a separate quarantine bucket, and the same bucket without fail-closed
+    closed = stack(rendered, {**FAIL_CLOSED, "QuarantineBucketName": "example-corp-quarantine"})
+    open_ = stack(rendered, {"QuarantineBucketName": "example-corp-quarantine"})
+
+    # WHEN the outputs are read
+    output = closed["Outputs"].get("QuarantineBucketPolicy")
+
+    # THEN the quarantine bucket's own deny statements are printed for its owner (the stack cannot attach them)
+    assert output is not None
+    text, variables = output["Value"]["Fn::Sub"]
+    assert '"Sid":"DenyQuarantineReads"' in text and '"Sid":"DenyQuarantineWrites"' in text
+    assert variables["QuarantineBucketName"] == {"Ref": "QuarantineBucketName"}
+    assert "QuarantineBucketPolicy" not in open_["Outputs"]
+    assert "QuarantineBucketPolicy" not in stack(rendered, FAIL_CLOSED)["Outputs"]
 
 
 def test_fail_closed_on_an_existing_bucket_is_an_output_to_apply(rendered: dict[str, Any]) -> None:

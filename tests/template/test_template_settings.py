@@ -33,6 +33,11 @@ FAKE_RESOURCE_VALUES = {
     "DecisionsTable": "stack-DecisionsTable-ABC",
     "AlertTopic": "arn:aws:sns:us-east-1:123456789012:stack-AlertTopic-ABC",
 }
+#: Parameters that turn on the function's optional settings.
+OPTIONAL_SETTINGS_ON = {
+    "QuarantineBucketName": "example-corp-quarantine",
+    "QuarantineKmsKeyArn": "arn:aws:kms:us-east-1:123456789012:key/abcd1234-12ab-34cd-56ef-1234567890ab",
+}
 #: Settings fields that stack resources fill, so their values differ from the code's defaults.
 FILLED_BY_THE_STACK = {
     "imagga_secret_arn",
@@ -84,7 +89,7 @@ def test_settings_module_is_read_as_expected() -> None:
 def test_every_function_setting_is_wired_into_the_template(rendered: dict[str, Any]) -> None:
     # GIVEN the variables Settings reads and the ones the template sets (optional ones turned on)
     wanted = settings_variables() - NOT_DEPLOYED
-    env = function_environment(rendered, {"QuarantineBucketName": "example-corp-quarantine"})
+    env = function_environment(rendered, OPTIONAL_SETTINGS_ON)
 
     # WHEN they are compared
     missing = wanted - set(env)
@@ -98,7 +103,7 @@ def test_every_function_setting_is_wired_into_the_template(rendered: dict[str, A
 
 def test_every_setting_comes_from_a_parameter_or_a_resource_of_the_stack(rendered: dict[str, Any]) -> None:
     # GIVEN the function's environment with every option the template has turned on
-    env = function_environment(rendered, {"QuarantineBucketName": "example-corp-quarantine"})
+    env = function_environment(rendered, OPTIONAL_SETTINGS_ON)
     parameters = rendered["Parameters"]
 
     # WHEN each value's references are read

@@ -17,7 +17,7 @@ from PIL import Image
 
 from moderator.approvals import Approval
 from moderator.errors import ModeratorError, ObjectChangedError, ObjectGoneError
-from moderator.model import Categorization, ObjectRef, Outcome, StoredObject
+from moderator.model import Categorization, KeyVersion, ObjectRef, Outcome, StoredObject
 
 
 @dataclass
@@ -91,6 +91,10 @@ class FakeStorage:
         self._call("read", obj.key)
         return self._get(obj.bucket, obj.key).data
 
+    def digest(self, obj: StoredObject) -> str:
+        self._call("digest", obj.key)
+        return hashlib.sha256(self._get(obj.bucket, obj.key).data).hexdigest()
+
     def get_tags(self, obj: StoredObject) -> dict[str, str]:
         self._call("get_tags", obj.key)
         return dict(self._get(obj.bucket, obj.key).tags)
@@ -125,6 +129,15 @@ class FakeStorage:
             return False  # IfMatch: a newer object took the key
         del self.objects[(obj.bucket, obj.key)]
         return True
+
+    def versions(self, bucket: str, key: str) -> list[KeyVersion]:
+        self._call("versions", key)
+        item = self.objects.get((bucket, key))
+        return [] if item is None else [KeyVersion(item.version_id or "null", False)]
+
+    def delete_version(self, bucket: str, key: str, version_id: str) -> None:
+        self._call("delete_version", key)
+        self.objects.pop((bucket, key), None)
 
 
 class FakeCategorizer:
@@ -224,6 +237,9 @@ class FakeApprovals:
 
     def record(self, approval: Approval) -> None:
         self.approvals[(approval.bucket, approval.key, approval.sha256)] = approval
+
+    def revoke(self, bucket: str, key: str, sha256: str) -> None:
+        self.approvals.pop((bucket, key, sha256), None)
 
 
 class RememberingOnce:

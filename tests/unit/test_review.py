@@ -6,9 +6,9 @@ import hashlib
 
 import pytest
 
-from moderator.errors import ObjectChangedError
+from moderator.errors import ObjectChangedError, StorageAccessError
 from moderator.model import ObjectRef
-from moderator.review import NotQuarantinedError, OriginalKeyTakenError, release
+from moderator.review import NotQuarantinedError, OriginalKeyTakenError, StaleReviewError, release
 from tests.builders import jpeg_bytes
 
 from .fakes import FakeApprovals, FakeStorage
@@ -25,7 +25,7 @@ def quarantined_image() -> tuple[FakeStorage, FakeApprovals, bytes]:
     return storage, approvals, data
 
 
-def release_it(storage: FakeStorage, approvals: FakeApprovals) -> None:
+def release_it(storage: FakeStorage, approvals: FakeApprovals, sha256: str | None = None) -> None:
     release(
         storage,
         approvals,
@@ -34,6 +34,7 @@ def release_it(storage: FakeStorage, approvals: FakeApprovals) -> None:
         to_bucket=None,
         reviewer="arn:aws:iam::123456789012:user/reviewer",
         now="2026-11-25T10:00:00Z",
+        sha256=sha256,
     )
 
 
@@ -75,6 +76,38 @@ def test_release_losing_the_race_with_an_upload_leaves_the_image_in_quarantine()
         release_it(storage, approvals)
     assert storage.item(BUCKET, QUARANTINED) is not None
     assert "delete" not in storage.calls
+    # AND the approval recorded before the copy is revoked: a release that does not complete approves nothing
+    assert approvals.approvals == {}
+
+
+def test_release_refuses_bytes_other_than_the_ones_the_moderator_saw() -> None:
+    # GIVEN a quarantined image, and a moderator who saw other bytes (the SHA-256 their page carried)
+    storage, approvals, data = quarantined_image()
+    seen = hashlib.sha256(b"what the page showed").hexdigest()
+
+    # WHEN they release it / THEN it is refused, nothing moves and nothing is approved
+    with pytest.raises(StaleReviewError, match="not the object you reviewed"):
+        release_it(storage, approvals, sha256=seen)
+    assert storage.item(BUCKET, KEY) is None
+    assert storage.item(BUCKET, QUARANTINED).data == data  # type: ignore[union-attr]
+    assert approvals.approvals == {}
+    assert "copy" not in storage.calls
+
+
+def test_release_failing_after_the_copy_removes_the_copy_and_the_approval() -> None:
+    # GIVEN a quarantined image, and a storage that fails to tag the copy back at its key
+    storage, approvals, _ = quarantined_image()
+    storage.failures["put_tags"] = StorageAccessError("PutObjectTagging: access denied")
+
+    # WHEN a human releases it / THEN the failure is reported, after the copy was made
+    with pytest.raises(StorageAccessError):
+        release_it(storage, approvals)
+    assert storage.calls.index("copy") < storage.calls.index("put_tags")
+
+    # AND the release is undone: nothing at the original key, no approval, the image still in quarantine
+    assert storage.item(BUCKET, KEY) is None
+    assert approvals.approvals == {}
+    assert storage.item(BUCKET, QUARANTINED) is not None
 
 
 def test_only_keys_under_the_quarantine_prefix_can_be_released() -> None:

@@ -28,14 +28,24 @@ def assessment_json(source: str, assessment: Assessment, runtime: Runtime) -> di
 @click.command()
 @click.argument("source", metavar="PATH_OR_URL")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+@click.option(
+    "--allow-private-urls",
+    is_flag=True,
+    help="Let a URL reach loopback, link-local and private addresses (refused by default).",
+)
 @with_runtime
-def check(runtime: Runtime, source: str, as_json: bool) -> None:
-    """Categorize one image: a local file, an http(s) URL or s3://bucket/key."""
+def check(runtime: Runtime, source: str, as_json: bool, allow_private_urls: bool) -> None:
+    """Categorize one image: a local file, an http(s) URL or s3://bucket/key.
+
+    A URL is fetched within 30 seconds in all, from public addresses only (every redirect too).
+    """
+    from .fetch import UrlFetcher
     from .main import EXIT_NOT_AN_IMAGE, ExpectedError
     from .sources import read_source
 
     settings = runtime.settings
-    data = read_source(source, runtime, settings.max_image_bytes)
+    fetcher = UrlFetcher(allow_private=allow_private_urls)
+    data = read_source(source, runtime, settings.max_image_bytes, fetcher=fetcher)
     assessment = assess(data, runtime.imagga, settings)
     verdict = assessment.verdict
     if verdict.status is Status.UNSUPPORTED:

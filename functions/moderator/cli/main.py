@@ -12,6 +12,7 @@ from ..errors import ImaggaCredentialsError, ModeratorError, SettingsError
 from ..observability import quiet_for_command_line
 from .backfill_cmd import backfill
 from .check import check
+from .doctor import doctor
 from .quarantine import quarantine
 from .review_cmd import review
 from .runtime import Runtime
@@ -60,7 +61,7 @@ class Group(click.Group):
 @click.option("-v", "--verbose", is_flag=True, help="Log every object moderated.")
 @click.pass_context
 def cli(ctx: click.Context, endpoint_url: str | None, region: str | None, verbose: bool) -> None:
-    """Operate imagga-s3-moderator: check images, scan folders, backfill buckets, review the quarantine.
+    """Operate imagga-s3-moderator: check images, scan folders, backfill buckets, review the quarantine, check a bucket.
 
     Imagga settings come from the same environment variables as the function
     (IMAGGA_API_KEY / IMAGGA_API_SECRET or IMAGGA_SECRET_ARN, IMAGGA_API_ENDPOINT, thresholds...).
@@ -75,6 +76,7 @@ cli.add_command(backfill)
 cli.add_command(quarantine)
 cli.add_command(tags)
 cli.add_command(review)
+cli.add_command(doctor)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from .. import tags
 from ..approvals import DynamoDBApprovals
 from ..ledger import DynamoDBLedger
 from ..model import ObjectRef, StoredObject
-from ..review import NotQuarantinedError, original_key, purge, release
+from ..review import NotQuarantinedError, original_key, purge, purge_every_version, release
 from .output import console, format_scores, print_json, print_table
 from .runtime import Runtime, now_utc, parse_s3_url, with_runtime
 
@@ -35,16 +35,17 @@ def _location(url: str) -> tuple[str, str]:
 @click.option("--json", "as_json", is_flag=True)
 @with_runtime
 def list_quarantine(runtime: Runtime, location: str, as_json: bool) -> None:
-    """Every quarantined object: key, original key, status, scores, scanned-at."""
+    """Every quarantined object version: key, version, original key, status, scores, scanned-at."""
     bucket, _ = _location(location)
     prefix = runtime.storage_settings.quarantine_prefix
     rows: list[dict[str, Any]] = []
-    for item in runtime.storage.list_objects(bucket, prefix):
-        current = runtime.storage.get_tags(StoredObject(bucket, item.key, None, item.etag, item.size))
+    for item in runtime.storage.list_versions(bucket, prefix):
+        current = runtime.storage.get_tags(StoredObject(bucket, item.key, item.version_id, item.etag, item.size))
         scores = tags.scores_from(current)
         rows.append(
             {
                 "key": item.key,
+                "version_id": item.version_id,
                 "original_key": item.key.removeprefix(prefix),
                 "status": current.get(tags.STATUS),
                 "scores": scores,
@@ -58,10 +59,11 @@ def list_quarantine(runtime: Runtime, location: str, as_json: bool) -> None:
         return
     print_table(
         f"quarantine of {bucket}",
-        ("key", "original key", "status", "scores", "scanned at"),
+        ("key", "version", "original key", "status", "scores", "scanned at"),
         (
             (
                 r["key"],
+                r["version_id"] or "-",
                 r["original_key"],
                 r["status"],
                 format_scores(r["scores"]),
@@ -74,10 +76,17 @@ def list_quarantine(runtime: Runtime, location: str, as_json: bool) -> None:
 
 @quarantine.command("release")
 @click.argument("location", metavar="s3://BUCKET/QUARANTINE_KEY")
+@click.option(
+    "--version-id", help="The quarantined version to release (quarantine list shows them); default: the current one."
+)
 @click.option("--to-bucket", help="The bucket it came from, when the quarantine is a bucket of its own.")
 @with_runtime
-def release_command(runtime: Runtime, location: str, to_bucket: str | None) -> None:
-    """Move a quarantined image back to its original key as APPROVED, and record the approval."""
+def release_command(runtime: Runtime, location: str, version_id: str | None, to_bucket: str | None) -> None:
+    """Move a quarantined image back to its original key as APPROVED, and record the approval.
+
+    Only that version moves, and only if its bytes are those the function judged (when the
+    decisions ledger, DECISIONS_TABLE, has the scan); the approval lasts APPROVAL_TTL_DAYS.
+    """
     from .main import EXIT_SETUP, ExpectedError
 
     bucket, key = _location(location)
@@ -87,12 +96,12 @@ def release_command(runtime: Runtime, location: str, to_bucket: str | None) -> N
             "set APPROVALS_TABLE (or IDEMPOTENCY_TABLE) to the stack's table: an approval must be recorded there",
             EXIT_SETUP,
         )
-    approvals = DynamoDBApprovals(runtime.client("dynamodb"), settings.approvals_table)
+    approvals = DynamoDBApprovals(runtime.client("dynamodb"), settings.approvals_table, settings.approval_ttl_days)
     try:
         released = release(
             runtime.storage,
             approvals,
-            ObjectRef(bucket, key),
+            ObjectRef(bucket, key, version_id),
             quarantine_prefix=settings.quarantine_prefix,
             to_bucket=to_bucket,
             reviewer=runtime.caller_identity(),
@@ -106,17 +115,30 @@ def release_command(runtime: Runtime, location: str, to_bucket: str | None) -> N
 
 @quarantine.command("purge")
 @click.argument("location", metavar="s3://BUCKET[/QUARANTINE_KEY]")
+@click.option(
+    "--version-id", help="Delete only this version of the key (checked against the ledger), not every version."
+)
 @click.option("--older-than", help="Purge everything quarantined longer ago than this, e.g. 30d or 12h.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_runtime
-def purge_command(runtime: Runtime, location: str, older_than: str | None, yes: bool) -> None:
-    """Delete quarantined objects for good (every version): one key, or all older than --older-than."""
+def purge_command(runtime: Runtime, location: str, version_id: str | None, older_than: str | None, yes: bool) -> None:
+    """Delete quarantined objects for good: one version, one key, or all older than --older-than.
+
+    Without --version-id every version of the key is deleted, including any other upload
+    quarantined at the same key: your explicit choice, so that nothing stays readable behind a
+    delete marker. With --version-id only that version goes, and only if its bytes are those the
+    function judged (when the decisions ledger has the scan). Approvals of the deleted bytes are
+    revoked.
+    """
     from .main import EXIT_SETUP, ExpectedError
 
     bucket, key = _location(location)
-    prefix = runtime.storage_settings.quarantine_prefix
+    settings = runtime.storage_settings
+    prefix = settings.quarantine_prefix
     if key and older_than:
         raise ExpectedError("give either a key or --older-than, not both", EXIT_SETUP)
+    if version_id and not key:
+        raise ExpectedError("--version-id needs the quarantined key it belongs to", EXIT_SETUP)
     if key:
         try:
             original_key(key, prefix)
@@ -131,13 +153,26 @@ def purge_command(runtime: Runtime, location: str, older_than: str | None, yes: 
     if not keys:
         console.print("nothing to purge")
         return
-    if not yes and not click.confirm(f"Delete {len(keys)} quarantined object(s) in {bucket} for good?"):
+    what = f"version {version_id} of {key}" if version_id else f"{len(keys)} quarantined object(s), every version,"
+    if not yes and not click.confirm(f"Delete {what} in {bucket} for good?"):
         raise ExpectedError("nothing deleted", EXIT_SETUP)
     ledger, reviewer, now = _ledger(runtime), runtime.caller_identity(), now_utc()
-    deleted = sum(
-        purge(runtime.storage, bucket, k, quarantine_prefix=prefix, reviewer=reviewer, now=now, ledger=ledger)
-        for k in keys
+    approvals = (
+        DynamoDBApprovals(runtime.client("dynamodb"), settings.approvals_table, settings.approval_ttl_days)
+        if settings.approvals_table
+        else None
     )
+    common: dict[str, Any] = {
+        "quarantine_prefix": prefix,
+        "approvals": approvals,
+        "reviewer": reviewer,
+        "now": now,
+        "ledger": ledger,
+    }
+    if version_id:
+        deleted = purge(runtime.storage, ObjectRef(bucket, key, version_id), **common)
+    else:
+        deleted = sum(purge_every_version(runtime.storage, bucket, k, **common) for k in keys)
     console.print(f"purged {len(keys)} object(s), {deleted} version(s)")
 
 

@@ -5,22 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import requests
 
-from ..errors import ModeratorError, PermanentError, TransientError
+from ..errors import PermanentError
 from ..model import ObjectRef
+from .fetch import TooLargeError, UrlFetcher
 from .runtime import Runtime, parse_s3_url
 
-DOWNLOAD_TIMEOUT = (5.0, 20.0)
+__all__ = ["TooLargeError", "download", "read_source"]
 
 
-class TooLargeError(PermanentError):
-    kind = "too-large"
-
-
-def read_source(source: str, runtime: Runtime, max_bytes: int) -> bytes:
+def read_source(source: str, runtime: Runtime, max_bytes: int, *, fetcher: UrlFetcher | None = None) -> bytes:
     if source.startswith(("http://", "https://")):
-        return download(source, max_bytes)
+        return download(source, max_bytes, fetcher=fetcher)
     if source.startswith("s3://"):
         try:
             location = parse_s3_url(source)
@@ -39,21 +35,6 @@ def read_source(source: str, runtime: Runtime, max_bytes: int) -> bytes:
     return path.read_bytes()
 
 
-def download(url: str, max_bytes: int) -> bytes:
-    """Stream with a size cap and timeouts: a URL may point at anything."""
-    try:
-        with requests.get(url, stream=True, timeout=DOWNLOAD_TIMEOUT) as response:
-            if response.status_code != 200:
-                raise PermanentError(f"{url}: HTTP {response.status_code}")
-            chunks: list[bytes] = []
-            total = 0
-            for chunk in response.iter_content(64 * 1024):
-                total += len(chunk)
-                if total > max_bytes:
-                    raise TooLargeError(f"{url} is larger than the limit of {max_bytes} bytes")
-                chunks.append(chunk)
-            return b"".join(chunks)
-    except ModeratorError:
-        raise
-    except requests.RequestException as exc:
-        raise TransientError(f"{url}: download failed ({type(exc).__name__})") from exc
+def download(url: str, max_bytes: int, *, fetcher: UrlFetcher | None = None) -> bytes:
+    """A URL may point at anything: public addresses only (unless allowed), a size cap, one deadline."""
+    return (fetcher or UrlFetcher()).fetch(url, max_bytes)

@@ -2,15 +2,20 @@
 
 Safe by construction rather than by care at each use: Jinja autoescapes every value (object
 keys are user input), every form carries a CSRF token (Flask-WTF) and cross-origin POSTs are
-refused outright, the Host header must name this machine (no DNS rebinding), images are
-proxied as re-encoded thumbnails (the page never holds an S3 URL, a signature or a key), and a
-Content-Security-Policy allows only this app's own script and style.
+refused outright, the Host header must name this machine or a name the operator allowed (no
+DNS rebinding), images are proxied as re-encoded thumbnails (the page never holds an S3 URL, a
+signature or a key), a Content-Security-Policy allows only this app's own script and style,
+and a URL to check is fetched under the rules of `cli.fetch` with one neutral error for every
+failure (the page is no port scanner of the moderator's network).
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
+import re
 import secrets
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,12 +34,15 @@ from ..errors import (
 from ..imaging import UnsupportedImageError
 from ..model import Status
 from ..policy import REVIEW_LABEL, UNSAFE_LABEL
-from ..review import REJECTED, NotQuarantinedError
-from .service import NotConfiguredError, ReviewService
+from ..review import REJECTED, NotQuarantinedError, StaleReviewError
+from .service import NotConfiguredError, ReviewService, Target
 
 #: Lists an Approve or Reject returns to; anything else falls back to the first.
 LISTS = ("review_list", "quarantine_list")
-LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+#: The one answer to every failed URL check: which failure it was would map the moderator's network.
+URL_NOT_FETCHED = "Could not fetch an image from that URL."
+SHA256 = re.compile(r"[0-9a-f]{64}")
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -46,7 +54,19 @@ REJECTED_CREDENTIALS = frozenset(
 ACCESS_DENIED = frozenset({"AccessDenied", "AccessDeniedException", "403", "AllAccessDisabled"})
 
 
-def create_app(service: ReviewService, *, host: str = "127.0.0.1", secret_key: bytes | None = None) -> Flask:
+class BeyondLoopbackError(ValueError):
+    """Listening beyond this machine without naming the host names the page may be opened at."""
+
+
+def create_app(
+    service: ReviewService,
+    *,
+    host: str = "127.0.0.1",
+    allowed_hosts: Iterable[str] = (),
+    secret_key: bytes | None = None,
+) -> Flask:
+    """The page for a server bound to `host`; beyond loopback, `allowed_hosts` must name how it is reached."""
+    trusted = trusted_hosts(host, allowed_hosts)
     app = Flask(__name__)
     settings = service.settings()
     app.config.update(
@@ -56,9 +76,16 @@ def create_app(service: ReviewService, *, host: str = "127.0.0.1", secret_key: b
         SESSION_COOKIE_HTTPONLY=True,
         # An uploaded image larger than the function would accept is refused before it is read.
         MAX_CONTENT_LENGTH=settings.max_image_bytes + 64 * 1024,
-        TRUSTED_HOSTS=_trusted_hosts(host),
     )
     app.extensions["review_service"] = service
+
+    @app.before_request
+    def refuse_unknown_hosts() -> Any:
+        # First of all: a page of another site whose name resolves here (DNS rebinding) names itself
+        # in Host. Werkzeug's TRUSTED_HOSTS cannot match an IPv6 literal, so the check is made here.
+        if _host_name(request.host) not in trusted:
+            return _unknown_host()
+        return None
 
     @app.before_request
     def refuse_cross_origin_posts() -> None:
@@ -101,7 +128,7 @@ def create_app(service: ReviewService, *, host: str = "127.0.0.1", secret_key: b
         }
         if request.method == "GET":
             return render_template("check.html", **context)
-        source, data, problem = _submitted_image(current.max_image_bytes)
+        source, data, problem = _submitted_image(service, current.max_image_bytes)
         if problem:
             return render_template("check.html", problem=problem, **context), 400
         assessment, preview = service.check(data)
@@ -125,9 +152,9 @@ def create_app(service: ReviewService, *, host: str = "127.0.0.1", secret_key: b
 
     @app.get("/thumbnail")
     def thumbnail() -> Any:
-        bucket, key = _object_args(request.args)
+        target = _target(request.args)
         try:
-            image = service.thumbnail(bucket, key)
+            image = service.thumbnail(target.bucket, target.key, target.version_id)
         except UnsupportedImageError:
             return Response("no preview", status=415, mimetype="text/plain")
         response = Response(image.data, mimetype=image.content_type)
@@ -136,21 +163,20 @@ def create_app(service: ReviewService, *, host: str = "127.0.0.1", secret_key: b
 
     @app.post("/approve")
     def approve() -> Any:
-        bucket, key = _object_args(request.form)
-        decision = service.approve(bucket, key)
+        decision = service.approve(_target(request.form))
         flash(f"Approved: s3://{decision.bucket}/{decision.key} is back as {Status.APPROVED}.", "success")
         return redirect(url_for(_back(request.form.get("back"))), code=303)
 
     @app.route("/reject", methods=["GET", "POST"])
     def reject() -> Any:
         source = request.args if request.method == "GET" else request.form
-        bucket, key = _object_args(source)
+        target = _target(source)
         back = _back(source.get("back"))
         if request.method == "GET":
-            item = service.describe(bucket, key)
+            item = service.describe(target)
             return render_template("reject.html", active=None, item=item, back=back)
-        decision = service.reject(bucket, key)
-        flash(f"{REJECTED}: s3://{decision.bucket}/{decision.key} was deleted, every version.", "success")
+        decision = service.reject(target)
+        flash(f"{REJECTED}: s3://{decision.bucket}/{decision.key} was deleted (the version you saw).", "success")
         return redirect(url_for(back), code=303)
 
     @app.errorhandler(CSRFError)
@@ -166,12 +192,7 @@ def create_app(service: ReviewService, *, host: str = "127.0.0.1", secret_key: b
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         if isinstance(exc, SecurityError):
-            # An untrusted Host: no page (its links would need that host), one line of text.
-            return Response(
-                "Refused: unknown host name. Open the page at the address the command printed.",
-                400,
-                mimetype="text/plain",
-            )
+            return _unknown_host()  # a Host header werkzeug finds malformed
         title = "Refused" if exc.code == 403 else (exc.name or "Error")
         return _error_page(title, str(exc.description or exc.name), exc.code or 500)
 
@@ -214,6 +235,8 @@ def explain(exc: BaseException) -> tuple[str, str, int]:
         return "Not configured", str(exc), 503
     if isinstance(exc, ObjectGoneError):
         return "Not there any more", f"The object is gone (someone else decided, or it was deleted): {exc}", 404
+    if isinstance(exc, StaleReviewError):
+        return "Changed since you looked", f"{exc}. Reload the list to see the object as it is now.", 409
     if isinstance(exc, ObjectChangedError):
         return "Changed meanwhile", f"The object changed while you looked at it: {exc}", 409
     if isinstance(exc, NotQuarantinedError):
@@ -234,15 +257,56 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
+def _unknown_host() -> Response:
+    """No page (its links would need that host), one line of text."""
+    return Response(
+        "Refused: unknown host name. Open the page at the address the command printed.", 400, mimetype="text/plain"
+    )
+
+
 def _error_page(title: str, message: str, status: int) -> tuple[str, int]:
     return render_template("error.html", active=None, title=title, message=message), status
 
 
-def _trusted_hosts(host: str) -> list[str] | None:
-    """Loopback by default: a web page whose name resolves to 127.0.0.1 (DNS rebinding) gets a 400."""
-    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - the operator asked for every interface
-        return None
-    return sorted({*LOOPBACK_NAMES, host})
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def trusted_hosts(host: str, allowed_hosts: Iterable[str] = ()) -> frozenset[str]:
+    """The host names a request may name: loopback's, the bound address's, and the ones the operator allowed.
+
+    Bound beyond loopback, the allowed names are required: without them any site whose name
+    resolves to this machine could drive the page from the moderator's browser.
+    """
+    allowed = {_host_name(name) for name in allowed_hosts if name.strip()}
+    if not is_loopback(host) and not allowed:
+        raise BeyondLoopbackError(
+            f"--host {host} listens beyond this machine: name the host names the page is opened at with "
+            "--allowed-host (repeatable), e.g. --allowed-host review.example.internal"
+        )
+    names = {*LOOPBACK_NAMES, *allowed}
+    try:
+        bound = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        names.add(_host_name(host))  # a name the operator bound to
+    else:
+        if not bound.is_unspecified:
+            names.add(str(bound))  # an address literal cannot be rebound to another site
+    return frozenset(names)
+
+
+def _host_name(host: str) -> str:
+    """`Example.COM:8080` -> `example.com`, `[::1]:8080` -> `::1`: what a Host header names, port aside."""
+    try:
+        name = urlsplit(f"//{host.strip()}").hostname
+    except ValueError:
+        return ""
+    return name or ""
 
 
 def _same_origin(origin: str) -> bool:
@@ -251,21 +315,27 @@ def _same_origin(origin: str) -> bool:
     return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
 
 
-def _object_args(source: Any) -> tuple[str, str]:
+def _target(source: Any) -> Target:
+    """The object a form or link names, with what the moderator saw of it (version, ETag, SHA-256)."""
     bucket, key = source.get("bucket", ""), source.get("key", "")
     if not bucket or not key:
         abort(400, description="which object? (bucket and key are required)")
-    return str(bucket), str(key)
+    version_id = source.get("version_id", "").strip() or None
+    etag = source.get("etag", "").strip().strip('"') or None
+    sha256 = source.get("sha256", "").strip().lower() or None
+    if sha256 is not None and not SHA256.fullmatch(sha256):
+        abort(400, description="sha256 must be 64 hexadecimal characters")
+    if (version_id and len(version_id) > 1024) or (etag and len(etag) > 256):
+        abort(400, description="version_id or etag is too long")
+    return Target(str(bucket), str(key), version_id, etag, sha256)
 
 
 def _back(name: str | None) -> str:
     return name if name in LISTS else LISTS[0]
 
 
-def _submitted_image(max_bytes: int) -> tuple[str, bytes, str | None]:
+def _submitted_image(service: ReviewService, max_bytes: int) -> tuple[str, bytes, str | None]:
     """The uploaded file, else the URL's image; or why there is none."""
-    from ..cli.sources import download
-
     upload = request.files.get("file")
     if upload is not None and upload.filename:
         return upload.filename, upload.read(), None
@@ -275,9 +345,10 @@ def _submitted_image(max_bytes: int) -> tuple[str, bytes, str | None]:
     if not url.startswith(("http://", "https://")):
         return url, b"", "The URL must start with http:// or https://."
     try:
-        return url, download(url, max_bytes), None
-    except ModeratorError as exc:
-        return url, b"", f"Could not fetch the image: {exc}"
+        return url, service.url_fetcher.fetch(url, max_bytes), None
+    except ModeratorError:
+        # Refused address, refused connection, timeout, HTTP status, too large: all the same answer.
+        return url, b"", URL_NOT_FETCHED
 
 
 def _data_uri(data: bytes, content_type: str) -> str:
