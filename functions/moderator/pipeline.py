@@ -70,7 +70,9 @@ def every_time(obj: StoredObject, upload: str, judge: Callable[[StoredObject], O
 
 
 def utc_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """`moderation:scanned-at`, to the millisecond: with the key it names one scan in the ledger, so two
+    scans of one key within a second must not share it."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass

@@ -6,6 +6,7 @@ uploader tags that imitate ours in another case, and a quarantine move that keep
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from moderator import tags
 from moderator.errors import ObjectChangedError, QuarantineIncompleteError, StorageAccessError
 from moderator.model import Action, ObjectRef, SkipReason, Status
+from moderator.pipeline import utc_now
 from tests.builders import jpeg_bytes, png_bytes
 from tests.unit.conftest import MetricTotals
 from tests.unit.fakes import RememberingOnce
@@ -260,3 +262,8 @@ def test_without_a_quarantine_key_the_copy_keeps_the_sources_encryption() -> Non
     world = world_with(UNSAFE)
     world.moderator.moderate(ObjectRef(BUCKET, KEY))
     assert world.storage.copies == [(BUCKET, QUARANTINED, None)]
+
+
+def test_scanned_at_names_a_scan_to_the_millisecond() -> None:
+    # Two scans of one key within a second get two ledger entries: the time is their identity.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", utc_now())
