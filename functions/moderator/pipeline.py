@@ -61,8 +61,9 @@ def not_an_upload(key: str, quarantine_prefix: str) -> SkipReason | None:
 
 def upload_of(ref: ObjectRef, obj: StoredObject) -> str:
     """What tells this upload from another of the same bytes at the same key: S3's sequencer from
-    the event, else (backfill, Batch Operations) the object's LastModified."""
-    return ref.sequencer or obj.last_modified or ""
+    the event (none in backfills and Batch Operations) and the object's LastModified. Both, because
+    not every S3 sends a sequencer, and some send the same one for every event (LocalStack)."""
+    return f"{ref.sequencer or ''}/{obj.last_modified or ''}"
 
 
 def every_time(obj: StoredObject, upload: str, judge: Callable[[StoredObject], Outcome]) -> Outcome:

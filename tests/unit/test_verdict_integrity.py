@@ -63,6 +63,20 @@ def test_without_a_sequencer_the_last_modified_time_tells_two_uploads_apart() ->
     assert len(world.categorizer.images) == 2
 
 
+def test_a_sequencer_repeated_by_a_lax_s3_does_not_merge_two_uploads() -> None:
+    # GIVEN an S3 that sends the same sequencer in every event (LocalStack does), and a judged upload
+    data = jpeg_bytes(40, 30)
+    world = world_with(SAFE, data=data)
+    remembering(world)
+    world.moderator.moderate(ObjectRef(BUCKET, KEY, sequencer="0055AED6DCD90281E5"))
+    # WHEN the same bytes are uploaded again later and announced with that same sequencer
+    world.storage.put(BUCKET, KEY, data)
+    outcome = world.moderator.moderate(ObjectRef(BUCKET, KEY, sequencer="0055AED6DCD90281E5"))
+    # THEN LastModified still tells them apart: judged again
+    assert not outcome.duplicate
+    assert len(world.categorizer.images) == 2
+
+
 def test_a_redelivered_event_is_still_a_duplicate() -> None:
     # GIVEN an upload judged once
     world = world_with(SAFE)
