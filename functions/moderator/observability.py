@@ -126,8 +126,13 @@ def record_outcome(outcome: Outcome, *, count_verdict: bool = True) -> None:
         _add(MONTHLY_LIMIT_REMAINING, MetricUnit.Count, outcome.monthly_limit_remaining)
 
 
+def error_metric(kind: str) -> str:
+    """The metric counting one error kind: `Error` + the kind in CamelCase (`ErrorQuarantineIncomplete`)."""
+    return ERROR_METRIC.format(_camel(kind))
+
+
 def record_error(kind: str) -> None:
-    _add(ERROR_METRIC.format(_camel(kind)), MetricUnit.Count, 1)
+    _add(error_metric(kind), MetricUnit.Count, 1)
 
 
 def record_publish_failure() -> None:

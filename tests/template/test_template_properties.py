@@ -6,6 +6,9 @@ from typing import Any
 
 import pytest
 
+from moderator import observability
+from moderator.errors import QuarantineIncompleteError
+
 from .cfn import as_list, dependency_graph, find_cycle, stack, statements
 
 pytestmark = pytest.mark.template
@@ -592,6 +595,7 @@ def test_alarms_watch_the_dead_letter_queue_errors_throttles_backlog_and_imagga_
         "ApproximateAgeOfOldestMessage",
         "ImaggaMonthlyLimitRemaining",
         "SkippedGone",
+        "ErrorQuarantineIncomplete",
     }
     assert all(alarm["AlarmActions"] == [{"Ref": "AlertTopic"}] for alarm in alarms.values())
     assert alarms["ApproximateNumberOfMessagesVisible"]["Dimensions"][0]["Value"] == {
@@ -617,26 +621,31 @@ def test_alarm_metrics_are_the_ones_the_function_emits(rendered: dict[str, Any])
     assert quota["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}]
 
 
-def test_an_object_skipped_as_gone_raises_the_alarm_on_the_metric_the_function_emits(
-    rendered: dict[str, Any],
+@pytest.mark.parametrize(
+    "metric",
+    [
+        pytest.param(observability.SKIPPED_GONE, id="an object gone before its scan"),
+        pytest.param(observability.error_metric(QuarantineIncompleteError.kind), id="a quarantine move that failed"),
+    ],
+)
+def test_each_event_worth_a_look_raises_an_alarm_on_the_metric_the_function_emits(
+    rendered: dict[str, Any], metric: str
 ) -> None:
-    # GIVEN the function's own metric name for objects gone before their scan
-    from moderator import observability
-
+    # GIVEN the function's own metric name for it
     # WHEN the default deployment's alarms are read
     alarms = {
         body["Properties"]["MetricName"]: body["Properties"]
         for body in resources_of(stack(rendered), "AWS::CloudWatch::Alarm").values()
     }
 
-    # THEN one alarm watches it: the first such skip in five minutes tells the alert topic
-    gone = alarms[observability.SKIPPED_GONE]
-    assert gone["Namespace"] == observability.NAMESPACE
-    assert gone["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}]
-    assert (gone["Statistic"], gone["Period"], gone["Threshold"]) == ("Sum", 300, 1)
-    assert gone["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
-    assert gone["TreatMissingData"] == "notBreaching"
-    assert gone["AlarmActions"] == [{"Ref": "AlertTopic"}]
+    # THEN one alarm watches it: the first one in five minutes tells the alert topic
+    alarm = alarms[metric]
+    assert alarm["Namespace"] == observability.NAMESPACE
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": observability.SERVICE}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 300, 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
 
 
 def test_alert_email_subscribes_to_the_topic_only_when_given(rendered: dict[str, Any]) -> None:
