@@ -43,6 +43,8 @@ class SkipReason(StrEnum):
     APPROVED = "approved"
     #: A redelivery for an upload whose move to quarantine finished: the copy is there, the original not.
     ALREADY_QUARANTINED = "already-quarantined"
+    #: A backfill task for an object that carries a status by the time its turn comes (not a rescan).
+    ALREADY_MODERATED = "already-moderated"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Categorization:
     retries: int = 0
     latency_ms: float = 0.0
     monthly_limit_remaining: int | None = None
+    #: Imagga's Monthly-Limit-Reset: unix seconds when the monthly quota starts again.
+    monthly_limit_reset: int | None = None
 
 
 @dataclass(frozen=True)
