@@ -37,7 +37,8 @@ class Queues:
         self._urls: dict[str, str] = {}
 
     @cached_property
-    def _client(self) -> SQSClient:
+    def client(self) -> SQSClient:
+        """Made on first use."""
         return self._connect()
 
     def send(self, url: str, bodies: Sequence[str], *, delay_seconds: int = 0) -> list[str]:
@@ -79,7 +80,7 @@ class Queues:
         if url is not None:
             arguments["QueueUrl"] = url
         # botocore's own operation names: one place maps its failures to QueueError.
-        method: Callable[..., Any] = getattr(self._client, _SNAKE[operation])
+        method: Callable[..., Any] = getattr(self.client, _SNAKE[operation])
         try:
             return dict(method(**arguments))
         except (ClientError, BotoCoreError) as exc:
