@@ -162,14 +162,17 @@ class SharedBudget:
     # --- the quota -------------------------------------------------------------------------------
 
     def pause_for(self, quota: Quota, now: float) -> Pause | None:
-        """Paused while the last count seen is below the reserve and its month (or a re-check) is not over."""
+        """Paused while the last count seen is below the reserve and its month (or a re-check) is not over.
+
+        Once the reset Imagga named has passed, the count is last month's: backfill work runs, and
+        its first call reads the new month's count.
+        """
         if quota.remaining is None or quota.remaining >= self.reserve:
             return None
-        seen = quota.seen_at or now
-        if quota.reset_at is not None and quota.reset_at > seen:
+        if quota.reset_at is not None:
             pause = Pause(quota.remaining, self.reserve, quota.reset_at, at_reset=True)
         else:
-            pause = Pause(quota.remaining, self.reserve, seen + PAUSE_RECHECK_SECONDS, at_reset=False)
+            pause = Pause(quota.remaining, self.reserve, (quota.seen_at or now) + PAUSE_RECHECK_SECONDS, at_reset=False)
         return pause if now < pause.resume_at else None
 
     def backfill_pause(self) -> Pause | None:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -174,7 +175,8 @@ def _wait_in_queue(record: SQSRecord, services: Services, seconds: float, why: s
     receive_count = int(record.attributes.approximate_receive_count or 1)
     sent_at = int(record.attributes.sent_timestamp or 0) / 1000.0
     age = time.time() - sent_at if sent_at else 0.0
-    wait = max(1, int(seconds))
+    # A second past the time asked for: back just after the reset, not just before it.
+    wait = max(1, math.ceil(seconds) + 1)
     if receive_count < services.settings.max_receive_count - 1 and age + min(wait, MAX_HIDE_SECONDS) < (
         RESEND_AFTER_AGE_SECONDS
     ):

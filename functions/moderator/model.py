@@ -202,6 +202,12 @@ class Outcome:
             scanned_at=_opt_str(data.get("scanned_at")),
             sha256=_opt_str(data.get("sha256")),
             quarantine_version_id=_opt_str(data.get("quarantine_version_id")),
+            # What Imagga cost: the verdict's log line and metrics (ImaggaCalls, ImaggaLatency,
+            # ImaggaMonthlyLimitRemaining, which the quota alarm reads) are written from this outcome.
+            imagga_attempts=_opt_int(data.get("imagga_attempts")) or 0,
+            imagga_retries=_opt_int(data.get("imagga_retries")) or 0,
+            imagga_latency_ms=_opt_float(data.get("imagga_latency_ms")),
+            monthly_limit_remaining=_opt_int(data.get("monthly_limit_remaining")),
             frames_sent=_opt_int(data.get("frames_sent")) or 0,
             frame_count=_opt_int(data.get("frame_count")),
             deciding_frame=_opt_int(data.get("deciding_frame")),
@@ -210,6 +216,10 @@ class Outcome:
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(Decimal(str(value)))
 
 
 def _opt_int(value: object) -> int | None:

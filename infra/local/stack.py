@@ -291,6 +291,10 @@ class LocalStack:
         )
         return session.client(name, endpoint_url=self.endpoint_for(name), config=_CLIENT_CONFIG)  # type: ignore[call-overload]
 
+    def new_container(self) -> Handler:
+        """A new Lambda container of the function: what a direct invocation (S3 Batch Operations) reaches."""
+        return self._container()
+
     def _container(self) -> Handler:
         """One Lambda container: its services are built once, like the function's cached factory."""
         from moderator.app import lambda_handler
@@ -307,6 +311,7 @@ class LocalStack:
             s3_client=client("s3"),
             secrets_client=client("secretsmanager"),
             dynamodb_client=client("dynamodb"),
+            sqs_client=client("sqs"),
             endpoint_url=self.endpoint_url,
         )
 
