@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
+from infra.local.batch_operations import play_batch_operations
 from infra.local.stack import LocalStack
-from tests.builders import FakeLambdaContext, load_event, png_bytes
+from tests.builders import batch_operations_sample, png_bytes
 from tests.cli.conftest import Cli
 
 from moderator.imaging import prepare
@@ -193,32 +194,6 @@ def test_a_backfill_of_300_and_20_live_uploads_share_the_budget_live_first_with_
 # --- S3 Batch Operations -------------------------------------------------------------------------------
 
 
-def batch_event(bucket: str, key: str, task: int) -> dict[str, Any]:
-    """AWS's schema 2.0 invocation (Powertools' published sample), bucket, key and ids changed."""
-    from urllib.parse import quote
-
-    event = load_event("batch-operations-2.0.json")
-    event["invocationId"] = f"invocation-{task}"
-    event["tasks"][0].update({"taskId": f"task-{task}", "s3Bucket": bucket, "s3Key": quote(key, safe="/")})
-    return event
-
-
-def play_batch_operations(
-    events: list[dict[str, Any]], new_container: Callable[[], Callable[..., Any]], concurrency: int
-) -> list[dict[str, Any]]:
-    """S3 Batch Operations, locally: each task one invocation, `concurrency` at once, each in its own container."""
-    local = threading.local()
-
-    def invoke(event: dict[str, Any]) -> dict[str, Any]:
-        if not hasattr(local, "handler"):
-            local.handler = new_container()
-        answer: dict[str, Any] = local.handler(event, FakeLambdaContext())
-        return answer
-
-    with ThreadPoolExecutor(concurrency) as pool:
-        return list(pool.map(invoke, events))
-
-
 def test_a_batch_operations_job_of_100_tasks_in_50_concurrent_invocations_stays_within_the_budget(
     budget_stack: LocalStack,
 ) -> None:
@@ -234,7 +209,7 @@ def test_a_batch_operations_job_of_100_tasks_in_50_concurrent_invocations_stays_
 
     # WHEN S3 Batch Operations invokes the function for them, 50 invocations at once
     answers = play_batch_operations(
-        [batch_event(stack.bucket, key, n) for n, key in enumerate(keys)], stack.new_container, 50
+        [batch_operations_sample(stack.bucket, key, n) for n, key in enumerate(keys)], stack.new_container, 50
     )
 
     # THEN every task answers at once, queued
@@ -277,7 +252,7 @@ def test_without_the_queue_a_batch_operations_job_overruns_the_budget(budget_sta
         return lambda event, context: lambda_handler(event, context, services=services)
 
     answers = play_batch_operations(
-        [batch_event(stack.bucket, key, n) for n, key in enumerate(keys)], new_container, 20
+        [batch_operations_sample(stack.bucket, key, n) for n, key in enumerate(keys)], new_container, 20
     )
 
     codes = [answer["results"][0]["resultCode"] for answer in answers]
@@ -337,7 +312,7 @@ def test_below_the_quota_reserve_backfill_waits_until_the_month_resets_while_liv
     live_key = stack.upload(f"live-{uuid.uuid4().hex[:6]}.png", live_picture)
     assert stack.wait_for_status([live_key], timeout=10)[live_key].status == "SAFE"
     # ... and S3 Batch Operations tasks answer TemporaryFailure, saying why and until when
-    (answer,) = play_batch_operations([batch_event(stack.bucket, keys[-1], 1)], stack.new_container, 1)
+    (answer,) = play_batch_operations([batch_operations_sample(stack.bucket, keys[-1], 1)], stack.new_container, 1)
     result = answer["results"][0]
     assert result["resultCode"] == "TemporaryFailure"
     assert "backfill paused: Imagga's Monthly-Limit-Remaining is" in result["resultString"]
