@@ -198,15 +198,6 @@ def eventbridge_event(
     }
 
 
-def batch_operations_sample(bucket: str, key: str, task: int = 1) -> dict[str, Any]:
-    """AWS's schema 2.0 invocation as published (infra/events/batch-operations-2.0.json, Powertools'
-    sample): one task naming this bucket and key (URL-encoded, as in a manifest), ids made unique."""
-    event = load_event("batch-operations-2.0.json")
-    event["invocationId"] = f"invocation-{task}"
-    event["tasks"][0].update({"taskId": f"task-{task}", "s3Bucket": bucket, "s3Key": quote(key, safe="/")})
-    return event
-
-
 def batch_operations_event(
     bucket: str, *keys: str, schema: str = "2.0", version_id: str | None = None
 ) -> dict[str, Any]:

@@ -47,6 +47,9 @@ DEFAULT_LEASE_SECONDS = 300.0
 DEADLINE_MARGIN = 5.0
 #: Without a Monthly-Limit-Reset from Imagga, a paused backfill tries one call again after this long.
 PAUSE_RECHECK_SECONDS = 3600.0
+#: How long an instance trusts its last look at the quota before a backfill task (taking a slot
+#: always reads the record again, so a pause is never missed, only noticed one step later).
+PAUSE_LOOK_SECONDS = 5.0
 #: Between two looks at the record while waiting: first, and at most (doubling, with jitter).
 FIRST_POLL = {"live": 0.02, "backfill": 0.1}
 LAST_POLL = {"live": 0.25, "backfill": 1.0}
@@ -158,6 +161,7 @@ class SharedBudget:
         self._jitter = jitter
         self._backfill_wait = backfill_wait
         self._lease_seconds = lease_seconds
+        self._quota_seen: tuple[float, Quota] | None = None
 
     # --- the quota -------------------------------------------------------------------------------
 
@@ -175,8 +179,14 @@ class SharedBudget:
             pause = Pause(quota.remaining, self.reserve, (quota.seen_at or now) + PAUSE_RECHECK_SECONDS, at_reset=False)
         return pause if now < pause.resume_at else None
 
-    def backfill_pause(self) -> Pause | None:
-        return self.pause_for(self.store.read().quota, self._clock())
+    def backfill_pause(self, *, max_age: float = 0.0) -> Pause | None:
+        """Is backfill work paused? With `max_age`, a look at the quota that recent is enough."""
+        now = self._clock()
+        seen = self._quota_seen
+        if seen is None or now - seen[0] > max_age:
+            seen = (now, self.store.read().quota)
+            self._quota_seen = seen
+        return self.pause_for(seen[1], now)
 
     # --- slots -----------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import tags
 from .assessment import Deadline
-from .budget import Priority, calls_as
+from .budget import PAUSE_LOOK_SECONDS, Priority, calls_as
 from .errors import BackfillDeferredError, ModeratorError, ObjectGoneError, TransientError
 from .events import (
     BackfillTask,
@@ -134,7 +134,10 @@ def _backfill(
     moderator = services.moderator
     logger.thread_safe_append_keys(backfill_source=task.source, backfill_run=task.run)
     try:
-        pause = services.budget.backfill_pause() if services.budget is not None else None
+        # Before reading the image: while paused there is nothing to do. A recent look will do; taking
+        # a slot reads the record again anyway.
+        budget = services.budget
+        pause = budget.backfill_pause(max_age=PAUSE_LOOK_SECONDS) if budget is not None else None
         if pause is not None:
             record_backfill_deferred(paused=True)
             _wait_in_queue(record, services, pause.seconds_left(time.time()), pause.describe())
@@ -235,7 +238,8 @@ def handle_batch_operations(event: dict[str, Any], context: LambdaContext | None
 def _enqueue(invocation: BatchInvocation, services: Services, url: str) -> list[tuple[str, RESULT_CODE_TYPE, str]]:
     """Each task becomes a backfill task in the queue: Succeeded once it is there (its verdict comes
     later, from the queue's consumer), TemporaryFailure while backfill work is paused or SQS fails."""
-    pause = services.budget.backfill_pause() if services.budget is not None else None
+    budget = services.budget
+    pause = budget.backfill_pause(max_age=PAUSE_LOOK_SECONDS) if budget is not None else None
     if pause is not None:
         record_backfill_deferred(paused=True)
         logger.warning("batch operations tasks refused while backfill work is paused", extra={"why": pause.describe()})

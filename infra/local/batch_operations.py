@@ -8,14 +8,28 @@ invokes next, as a warm Lambda container would.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from .event_source import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], Any]
+#: AWS's schema 2.0 invocation as Powertools publishes it (infra/events/README.md says where it is from).
+SCHEMA_2_SAMPLE = Path(__file__).resolve().parents[1] / "events" / "batch-operations-2.0.json"
+
+
+def task_event(bucket: str, key: str, task: int = 1) -> dict[str, Any]:
+    """The published schema 2.0 invocation, its one task naming this bucket and key (URL-encoded, as
+    `backfill --batch-operations` writes the manifest), with ids of its own."""
+    event: dict[str, Any] = json.loads(SCHEMA_2_SAMPLE.read_text(encoding="utf-8"))
+    event["invocationId"] = f"invocation-{task}"
+    event["tasks"][0].update({"taskId": f"task-{task}", "s3Bucket": bucket, "s3Key": quote(key, safe="/")})
+    return event
 
 
 def play_batch_operations(

@@ -18,9 +18,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from infra.local.batch_operations import play_batch_operations
+from infra.local.batch_operations import play_batch_operations, task_event
 from infra.local.stack import LocalStack
-from tests.builders import batch_operations_sample, png_bytes
+from tests.builders import png_bytes
 from tests.cli.conftest import Cli
 
 from moderator.imaging import prepare
@@ -209,7 +209,7 @@ def test_a_batch_operations_job_of_100_tasks_in_50_concurrent_invocations_stays_
 
     # WHEN S3 Batch Operations invokes the function for them, 50 invocations at once
     answers = play_batch_operations(
-        [batch_operations_sample(stack.bucket, key, n) for n, key in enumerate(keys)], stack.new_container, 50
+        [task_event(stack.bucket, key, n) for n, key in enumerate(keys)], stack.new_container, 50
     )
 
     # THEN every task answers at once, queued
@@ -251,9 +251,7 @@ def test_without_the_queue_a_batch_operations_job_overruns_the_budget(budget_sta
         )
         return lambda event, context: lambda_handler(event, context, services=services)
 
-    answers = play_batch_operations(
-        [batch_operations_sample(stack.bucket, key, n) for n, key in enumerate(keys)], new_container, 20
-    )
+    answers = play_batch_operations([task_event(stack.bucket, key, n) for n, key in enumerate(keys)], new_container, 20)
 
     codes = [answer["results"][0]["resultCode"] for answer in answers]
     assert stack.imagga.peak_concurrency > BUDGET
@@ -312,7 +310,7 @@ def test_below_the_quota_reserve_backfill_waits_until_the_month_resets_while_liv
     live_key = stack.upload(f"live-{uuid.uuid4().hex[:6]}.png", live_picture)
     assert stack.wait_for_status([live_key], timeout=10)[live_key].status == "SAFE"
     # ... and S3 Batch Operations tasks answer TemporaryFailure, saying why and until when
-    (answer,) = play_batch_operations([batch_operations_sample(stack.bucket, keys[-1], 1)], stack.new_container, 1)
+    (answer,) = play_batch_operations([task_event(stack.bucket, keys[-1], 1)], stack.new_container, 1)
     result = answer["results"][0]
     assert result["resultCode"] == "TemporaryFailure"
     assert "backfill paused: Imagga's Monthly-Limit-Remaining is" in result["resultString"]

@@ -270,6 +270,28 @@ def test_without_a_reset_time_a_paused_backfill_looks_again_after_an_hour() -> N
     assert budget.backfill_pause() is None
 
 
+def test_a_recent_look_at_the_quota_is_reused_but_taking_a_slot_always_looks_again() -> None:
+    # GIVEN an instance that looked at the quota (plenty left), then the quota fell below the reserve
+    clock = Clock()
+    store = InMemoryBudgetStore()
+    store.set_quota(Quota(remaining=5000, reset_at=NOW + 86_400, seen_at=NOW))
+    budget = budget_on(store, reserve=100, clock=clock)
+    assert budget.backfill_pause(max_age=5.0) is None
+    store.set_quota(Quota(remaining=10, reset_at=NOW + 86_400, seen_at=NOW + 1))
+
+    # WHEN it looks again within five seconds, after them, and when a backfill call asks for a slot
+    clock.now = NOW + 2
+    recent = budget.backfill_pause(max_age=5.0)
+    with pytest.raises(BackfillDeferredError):
+        budget.acquire(Priority.BACKFILL, lambda: 60.0)
+    clock.now = NOW + 6
+    later = budget.backfill_pause(max_age=5.0)
+
+    # THEN the recent look still says "not paused", but the slot is refused and the later look says paused
+    assert recent is None
+    assert later is not None and later.remaining == 10
+
+
 def test_at_or_above_the_reserve_nothing_pauses() -> None:
     store = InMemoryBudgetStore()
     store.set_quota(Quota(remaining=100, reset_at=NOW + 10, seen_at=NOW))
