@@ -35,9 +35,9 @@ from enum import StrEnum
 from typing import Protocol
 
 from .assessment import Categorizer, Deadline
-from .errors import BackfillDeferredError, ImaggaBusyError, ModeratorError
+from .errors import BackfillDeferredError, BudgetStoreError, ImaggaBusyError, ModeratorError
 from .model import Categorization
-from .observability import logger, record_slot_wait
+from .observability import logger, record_error, record_slot_wait
 
 #: A backfill call waits this long for a slot before its message goes back to wait in the queue.
 BACKFILL_SLOT_WAIT_SECONDS = 20.0
@@ -261,7 +261,12 @@ class SharedBudget:
 
 
 class BudgetedCategorizer:
-    """A Categorizer whose every call holds a slot of the shared budget, at the caller's priority."""
+    """A Categorizer whose every call holds a slot of the shared budget, at the caller's priority.
+
+    When the budget's table cannot be reached, a live call goes ahead without a slot (Imagga's own
+    concurrency limit and the client's retries on 429 are the backstop: uploads keep being judged),
+    while backfill work waits for the table to come back.
+    """
 
     def __init__(self, inner: Categorizer, budget: SharedBudget) -> None:
         self.categorizer = inner.categorizer
@@ -271,7 +276,15 @@ class BudgetedCategorizer:
     def categorize(
         self, image: bytes, content_type: str = "image/jpeg", deadline: Deadline | None = None
     ) -> Categorization:
-        holder = self._budget.acquire(current_priority(), deadline)
+        priority = current_priority()
+        try:
+            holder = self._budget.acquire(priority, deadline)
+        except BudgetStoreError as exc:
+            record_error(exc.kind)
+            if priority is Priority.BACKFILL:
+                raise BackfillDeferredError(f"{exc}: backfill work waits", retry_in=60.0, paused=False) from exc
+            logger.warning("imagga budget unreachable: this live call goes without a slot", extra={"error": str(exc)})
+            return self._inner.categorize(image, content_type, deadline)
         result: Categorization | None = None
         try:
             result = self._inner.categorize(image, content_type, deadline)

@@ -11,6 +11,7 @@ import pytest
 
 from moderator.budget import (
     BudgetedCategorizer,
+    BudgetState,
     Lease,
     Priority,
     Quota,
@@ -18,7 +19,7 @@ from moderator.budget import (
     calls_as,
     current_priority,
 )
-from moderator.errors import BackfillDeferredError, ImaggaBusyError
+from moderator.errors import BackfillDeferredError, BudgetStoreError, ImaggaBusyError
 from moderator.model import Categorization
 from tests.unit.conftest import MetricTotals
 from tests.unit.fakes import FakeCategorizer, InMemoryBudgetStore
@@ -312,6 +313,28 @@ def test_a_failed_call_gives_its_slot_back_and_the_error_goes_on() -> None:
 
     assert store.read().holders == {}
     assert len(failing.images) == 1
+
+
+class UnreachableStore(InMemoryBudgetStore):
+    def read(self) -> BudgetState:
+        raise BudgetStoreError("reading the Imagga budget table failed: ServiceUnavailable")
+
+
+def test_without_the_budget_table_live_calls_go_on_and_backfill_calls_wait(metric_totals: MetricTotals) -> None:
+    # GIVEN a budget whose table cannot be reached
+    imagga = CountingCategorizer()
+    categorizer = BudgetedCategorizer(imagga, budget_on(UnreachableStore(), clock=Clock()))
+
+    # WHEN a live call and a backfill call are made
+    live = categorizer.categorize(b"jpeg")
+    with calls_as(Priority.BACKFILL), pytest.raises(BackfillDeferredError) as deferred:
+        categorizer.categorize(b"jpeg")
+
+    # THEN the live upload is judged (without a slot: Imagga's own limit is the backstop), the
+    # backfill task waits, not paused, and both failures to reach the table are counted
+    assert live.scores == {"safe": 99.0} and imagga.calls == 1
+    assert deferred.value.paused is False and deferred.value.retry_in == 60.0
+    assert metric_totals()["ErrorBudgetStore"] == 2
 
 
 def test_the_priority_follows_the_context_into_threads_started_from_it() -> None:
