@@ -50,7 +50,7 @@ PLATFORMS = {
 
 #: The AWS services the function makes clients for (moderator/wiring.py). A client for any
 #: other service fails with UnknownServiceError: add it here when the function starts using it.
-AWS_SERVICES = ("s3", "secretsmanager", "dynamodb", "events", "sns")
+AWS_SERVICES = ("s3", "secretsmanager", "dynamodb", "events", "sns", "sqs")
 
 #: Never run by the function: installed scripts, typing stubs and markers, C sources, test suites.
 PRUNED_DIRS = ("tests", "test", "__pycache__")

@@ -34,4 +34,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext, services: Serv
         services.idempotency.bind(context)
     kind = event_kind(event)
     logger.debug("invocation", extra={"entry": str(kind)})
-    return _HANDLERS[kind](event, context, services.moderator)
+    return _HANDLERS[kind](event, context, services)

@@ -1,5 +1,9 @@
 """Moderate objects that existed before the function did: a streamed, bounded, resumable walk.
 
+Two ways: `queue_backfill` sends a backfill task per object to a stack's backfill queue, whose
+consumer moderates them within the stack's one Imagga budget, behind live uploads;
+`run_backfill` moderates them from this process (for buckets no stack moderates).
+
 The listing is consumed page by page and at most twice `concurrency` objects are in flight, so
 memory stays flat for millions of keys. The tags are the state: a rerun skips what carries a
 `moderation:status` (unless rescanning), so an interrupted run simply resumes.
@@ -31,6 +35,12 @@ class BackfillStorage(Protocol):
 
 class ModerateOne(Protocol):
     def __call__(self, ref: ObjectRef) -> Outcome: ...
+
+
+class SendTasks(Protocol):
+    """Sends one backfill task per object (at most ten at a time); raises ModeratorError when it cannot."""
+
+    def __call__(self, refs: list[ObjectRef]) -> None: ...
 
 
 @dataclass
@@ -114,5 +124,92 @@ def run_backfill(
             # Stop listing; what is in flight finishes so no object is left half-moved.
             report.interrupted = True
         wait(in_flight)
+    on_progress(report)
+    return report
+
+
+#: Objects per send: SQS's SendMessageBatch takes ten.
+TASKS_PER_SEND = 10
+
+
+def queue_backfill(
+    listing: Iterable[Listing],
+    *,
+    bucket: str,
+    quarantine_prefix: str,
+    storage: BackfillStorage,
+    send: SendTasks,
+    rescan: bool = False,
+    dry_run: bool = False,
+    concurrency: int = 8,
+    on_progress: Callable[[BackfillReport], None] = lambda report: None,
+    stop: threading.Event | None = None,
+) -> BackfillReport:
+    """One task per object without a status (every object with `rescan`), sent ten at a time.
+
+    `concurrency` bounds the tag reads in flight (one request per object); `report.sent` counts
+    the tasks sent (or that would be, with `dry_run`).
+    """
+    report = BackfillReport()
+    stop = stop or threading.Event()
+    ready: list[ObjectRef] = []
+
+    def check(item: Listing) -> ObjectRef | None:
+        return ObjectRef(bucket, item.key) if needs_scan(storage, bucket, item.key, rescan=rescan) else None
+
+    def flush() -> None:
+        if not ready:
+            return
+        chunk = list(ready)
+        ready.clear()
+        if dry_run:
+            report.sent += len(chunk)
+            return
+        try:
+            send(chunk)
+        except ModeratorError as exc:
+            report.failed += len(chunk)
+            report.failures.extend(f"{ref.key}: {exc}" for ref in chunk)
+            return
+        report.sent += len(chunk)
+
+    def collect(done: set[Future[ObjectRef | None]]) -> None:
+        for future in done:
+            try:
+                ref = future.result()
+            except ModeratorError as exc:
+                report.failed += 1
+                report.failures.append(str(exc))
+                continue
+            if ref is None:
+                report.already_tagged += 1
+                continue
+            ready.append(ref)
+            if len(ready) >= TASKS_PER_SEND:
+                flush()
+        on_progress(report)
+
+    in_flight: set[Future[ObjectRef | None]] = set()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="backfill-check") as pool:
+        try:
+            for item in listing:
+                if stop.is_set():
+                    report.interrupted = True
+                    break
+                report.listed += 1
+                if not_an_upload(item.key, quarantine_prefix):
+                    report.skipped += 1
+                    continue
+                while len(in_flight) >= 2 * concurrency:
+                    done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                    collect(done)
+                in_flight.add(pool.submit(check, item))
+                report.max_in_flight = max(report.max_in_flight, len(in_flight))
+        except KeyboardInterrupt:
+            report.interrupted = True
+        done, _ = wait(in_flight)
+        collect(done)
+    # What was found before an interruption is still sent: the tags say the rest on the next run.
+    flush()
     on_progress(report)
     return report

@@ -80,6 +80,39 @@ class StorageAccessError(PermanentError):
     kind = "s3-access"
 
 
+class ImaggaBusyError(TransientError):
+    """No slot of the deployment's Imagga budget came free before the invocation's deadline."""
+
+    kind = "imagga-busy"
+
+
+class BackfillDeferredError(TransientError):
+    """Backfill work waits: the quota is below its reserve, or live uploads hold every Imagga slot.
+
+    Not a failure of the object: it is never tagged ERROR for it, and its message is put back to
+    wait (`retry_in` seconds), never counted towards the dead-letter queue.
+    """
+
+    kind = "backfill-deferred"
+
+    def __init__(self, message: str, *, retry_in: float, paused: bool) -> None:
+        super().__init__(message)
+        self.retry_in = retry_in
+        self.paused = paused
+
+
+class BudgetStoreError(TransientError):
+    """The budget's table failed in a way worth retrying (throttling, 5xx, network)."""
+
+    kind = "budget-store"
+
+
+class QueueError(TransientError):
+    """SQS failed to take or change a message."""
+
+    kind = "sqs-error"
+
+
 class SettingsError(ModeratorError):
     """The configuration is invalid; the message lists every problem at once."""
 

@@ -2,7 +2,8 @@
 
 Shapes: S3 notifications (direct, inside SQS, inside SNS, inside SNS inside SQS), EventBridge
 "Object Created" (direct or inside SQS), the `s3:TestEvent` S3 sends when notifications are set
-up, and S3 Batch Operations tasks (schema 1.0 and 2.0). Pure parsing, no I/O.
+up, S3 Batch Operations tasks (schema 1.0 and 2.0), and this project's own backfill tasks (the
+messages of the backfill queue, written by `backfill_task_body`). Pure parsing, no I/O.
 
 AWS's field names are read through Powertools' event data classes (`S3EventRecord`,
 `SNSEventRecord`, `S3EventBridgeNotificationEvent`, `S3BatchOperationEvent`); the SQS envelope
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 from urllib.parse import unquote, unquote_plus
@@ -35,6 +36,9 @@ from .errors import PermanentError
 from .model import ObjectRef
 
 OBJECT_CREATED = "Object Created"
+#: Marks a message of the backfill queue; its value is the task format's version.
+BACKFILL_TASK = "imaggaS3ModeratorBackfillTask"
+BACKFILL_TASK_VERSION = 1
 
 
 class UnknownEventError(PermanentError):
@@ -62,6 +66,71 @@ class BatchInvocation:
     schema: str
     invocation_id: str
     tasks: list[BatchTask]
+    job_id: str = ""
+    #: Schema 2.0's `job.userArguments`: `backfill --create-job` sets {"rescan": "true"} for a rescan.
+    user_arguments: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rescan(self) -> bool:
+        return self.user_arguments.get("rescan", "").lower() == "true"
+
+
+@dataclass(frozen=True)
+class BackfillTask:
+    """One object of a backfill, waiting in the backfill queue for a slot of the Imagga budget.
+
+    `source` says who asked (`command-line`, `batch-operations`), `run` which run or job.
+    """
+
+    ref: ObjectRef
+    rescan: bool = False
+    source: str = ""
+    run: str = ""
+
+
+def backfill_task_body(task: BackfillTask) -> str:
+    """The message for a backfill task: the object (with its key's other readings) and how to treat it."""
+    return json.dumps(
+        {
+            BACKFILL_TASK: BACKFILL_TASK_VERSION,
+            "bucket": task.ref.bucket,
+            "key": task.ref.key,
+            "versionId": task.ref.version_id,
+            "otherKeys": list(task.ref.other_keys),
+            "rescan": task.rescan,
+            "source": task.source,
+            "run": task.run,
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def backfill_task(body: str) -> BackfillTask | None:
+    """The backfill task a message holds; None when the message is something else (an S3 event...)."""
+    try:
+        payload = json.loads(body)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(payload, dict) or BACKFILL_TASK not in payload:
+        return None
+    bucket, key = payload.get("bucket"), payload.get("key")
+    if payload[BACKFILL_TASK] != BACKFILL_TASK_VERSION or not isinstance(bucket, str) or not isinstance(key, str):
+        raise UnknownEventError(f"backfill task of an unknown version or without bucket and key: {body[:200]}")
+    rescan = payload.get("rescan") is True
+    run = str(payload.get("run") or "")
+    others = payload.get("otherKeys") or []
+    ref = ObjectRef(
+        bucket,
+        key,
+        _version(payload.get("versionId")),
+        other_keys=tuple(str(other) for other in others if isinstance(other, str)),
+        # A rescan is a new judgement of the same upload: its run, not LastModified, names it for
+        # idempotency, so a rescan after a threshold change calls Imagga again while a redelivery
+        # of the same task does not.
+        sequencer=f"rescan:{run}" if rescan else None,
+    )
+    return BackfillTask(ref, rescan=rescan, source=str(payload.get("source") or ""), run=run)
 
 
 def event_kind(event: Any) -> EventKind:
@@ -120,9 +189,20 @@ def batch_invocation(event: dict[str, Any]) -> BatchInvocation:
         if schema not in ("1.0", "2.0"):
             raise UnknownEventError(f"unsupported Batch Operations schema {schema!r}")
         tasks = [BatchTask(str(task.task_id), _ref_from_task(task)) for task in batch.tasks]
+        job: dict[str, Any] = event.get("job") if isinstance(event.get("job"), dict) else {}  # type: ignore[assignment]
+        found = job.get("userArguments")
+        arguments: dict[str, Any] = found if isinstance(found, dict) else {}
     except (KeyError, IndexError, TypeError, AttributeError) as exc:
         raise UnknownEventError(f"Batch Operations invocation without {exc}") from exc
-    return BatchInvocation(schema, invocation_id, tasks)
+    # The job is read as a plain dict: schema 1.0 may send no userArguments, and the data class's
+    # property raises then.
+    return BatchInvocation(
+        schema,
+        invocation_id,
+        tasks,
+        job_id=str(job.get("id") or ""),
+        user_arguments={str(k): str(v) for k, v in arguments.items()},
+    )
 
 
 def _ref_from_task(task: S3BatchOperationTask) -> ObjectRef:

@@ -50,6 +50,7 @@ class _CallStats:
     attempts: int = 0
     retries: int = 0
     monthly_limit_remaining: int | None = None
+    monthly_limit_reset: int | None = None
 
 
 class _Retryable(TransientError):
@@ -118,6 +119,7 @@ class ImaggaClient:
             retries=stats.retries,
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
             monthly_limit_remaining=stats.monthly_limit_remaining,
+            monthly_limit_reset=stats.monthly_limit_reset,
         )
 
     def _upload(self, image: bytes, content_type: str, deadline: Deadline | None, stats: _CallStats) -> str:
@@ -185,6 +187,10 @@ class ImaggaClient:
         remaining_header = response.headers.get("Monthly-Limit-Remaining")
         if remaining_header and remaining_header.strip().isdigit():
             stats.monthly_limit_remaining = int(remaining_header)
+        # Unix seconds when the monthly quota starts again (a paused backfill resumes then).
+        reset_header = response.headers.get("Monthly-Limit-Reset")
+        if reset_header and reset_header.strip().isdigit():
+            stats.monthly_limit_reset = int(reset_header)
         body = _json(response)
         text = _status_text(body)
         code = response.status_code

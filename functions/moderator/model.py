@@ -43,6 +43,8 @@ class SkipReason(StrEnum):
     APPROVED = "approved"
     #: A redelivery for an upload whose move to quarantine finished: the copy is there, the original not.
     ALREADY_QUARANTINED = "already-quarantined"
+    #: A backfill task for an object that carries a status by the time its turn comes (not a rescan).
+    ALREADY_MODERATED = "already-moderated"
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Categorization:
     retries: int = 0
     latency_ms: float = 0.0
     monthly_limit_remaining: int | None = None
+    #: Imagga's Monthly-Limit-Reset: unix seconds when the monthly quota starts again.
+    monthly_limit_reset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -198,6 +202,12 @@ class Outcome:
             scanned_at=_opt_str(data.get("scanned_at")),
             sha256=_opt_str(data.get("sha256")),
             quarantine_version_id=_opt_str(data.get("quarantine_version_id")),
+            # What Imagga cost: the verdict's log line and metrics (ImaggaCalls, ImaggaLatency,
+            # ImaggaMonthlyLimitRemaining, which the quota alarm reads) are written from this outcome.
+            imagga_attempts=_opt_int(data.get("imagga_attempts")) or 0,
+            imagga_retries=_opt_int(data.get("imagga_retries")) or 0,
+            imagga_latency_ms=_opt_float(data.get("imagga_latency_ms")),
+            monthly_limit_remaining=_opt_int(data.get("monthly_limit_remaining")),
             frames_sent=_opt_int(data.get("frames_sent")) or 0,
             frame_count=_opt_int(data.get("frame_count")),
             deciding_frame=_opt_int(data.get("deciding_frame")),
@@ -206,6 +216,10 @@ class Outcome:
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(Decimal(str(value)))
 
 
 def _opt_int(value: object) -> int | None:

@@ -86,6 +86,14 @@ ERROR_METRIC = "Error{}"
 PUBLISH_FAILED = "PublishFailed"
 #: An overwrite landed during a scan on an unversioned bucket and received the verdict (taken off again).
 VERDICT_ON_NEWER_UPLOAD = "VerdictOnNewerUpload"
+#: Time an Imagga call waited for a slot of the shared budget, by priority (ImaggaSlotWaitLive / ...Backfill).
+IMAGGA_SLOT_WAIT = "ImaggaSlotWait{}"
+#: Backfill tasks put back to wait: the quota is below the reserve (the template alarms on it) ...
+BACKFILL_PAUSED = "BackfillPaused"
+#: ... or live uploads held every Imagga slot.
+BACKFILL_DEFERRED = "BackfillDeferred"
+#: Backfill tasks sent to the backfill queue (S3 Batch Operations tasks).
+BACKFILL_QUEUED = "BackfillQueued"
 
 
 def _camel(text: str) -> str:
@@ -141,3 +149,15 @@ def record_publish_failure() -> None:
 
 def record_verdict_on_newer_upload() -> None:
     _add(VERDICT_ON_NEWER_UPLOAD, MetricUnit.Count, 1)
+
+
+def record_slot_wait(priority: str, waited_ms: float) -> None:
+    _add(IMAGGA_SLOT_WAIT.format(_camel(priority)), MetricUnit.Milliseconds, round(waited_ms, 1))
+
+
+def record_backfill_deferred(*, paused: bool) -> None:
+    _add(BACKFILL_PAUSED if paused else BACKFILL_DEFERRED, MetricUnit.Count, 1)
+
+
+def record_backfill_queued(count: int) -> None:
+    _add(BACKFILL_QUEUED, MetricUnit.Count, count)

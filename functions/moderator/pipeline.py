@@ -20,7 +20,13 @@ from typing import Protocol
 from . import tags
 from .approvals import Approvals, NoApprovals
 from .assessment import Categorizer, Deadline, assess, assess_size
-from .errors import ModeratorError, ObjectChangedError, ObjectGoneError, QuarantineIncompleteError
+from .errors import (
+    BackfillDeferredError,
+    ModeratorError,
+    ObjectChangedError,
+    ObjectGoneError,
+    QuarantineIncompleteError,
+)
 from .model import Action, ObjectRef, Outcome, SkipReason, Status, StoredObject, Verdict
 from .observability import logger, record_error, record_outcome, record_verdict_on_newer_upload
 from .settings import Settings
@@ -101,6 +107,10 @@ class Moderator:
             outcome = self.once(obj, upload_of(ref, obj), lambda pinned: self._judge(pinned, ref, deadline))
         except ObjectGoneError:
             return self._gone(ref, [ref.key])
+        except BackfillDeferredError:
+            # Backfill work waiting for the Imagga budget: nothing is wrong with the object, so
+            # nothing is tagged; its message waits in the queue (delivery.py).
+            raise
         except ObjectChangedError as exc:
             # Overwritten while judged: what is at the key now is a newer upload, judged on a retry
             # or by its own event. Never tagged ERROR: the ERROR would land on that newer upload.

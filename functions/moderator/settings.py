@@ -63,6 +63,15 @@ class Settings:
     secret_max_age_seconds: int = 300
     event_bus_name: str | None = None
     alert_topic_arn: str | None = None
+    #: The deployment's one Imagga budget: concurrent calls allowed, live and backfill together.
+    imagga_max_concurrency: int = 2
+    #: DynamoDB table holding the budget's slots and the last Monthly-Limit-Remaining seen (budget.py).
+    #: Without it each instance limits only itself (the command line's local mode, single-instance tests).
+    budget_table: str | None = None
+    #: Where backfill work waits: S3 Batch Operations tasks are sent there rather than moderated at once.
+    backfill_queue_url: str | None = None
+    #: Backfill work pauses while Imagga's Monthly-Limit-Remaining is below this; live uploads go on.
+    backfill_quota_reserve: int = 1000
 
     @property
     def enforce(self) -> bool:
@@ -116,6 +125,14 @@ class Settings:
             ),
             event_bus_name=reader.optional("EVENT_BUS_NAME"),
             alert_topic_arn=reader.optional("ALERT_TOPIC_ARN"),
+            imagga_max_concurrency=reader.number(
+                "IMAGGA_MAX_CONCURRENCY", defaults.imagga_max_concurrency, int, 1, 1000
+            ),
+            budget_table=reader.optional("BUDGET_TABLE"),
+            backfill_queue_url=reader.optional("BACKFILL_QUEUE_URL"),
+            backfill_quota_reserve=reader.number(
+                "BACKFILL_QUOTA_RESERVE", defaults.backfill_quota_reserve, int, 0, 1_000_000_000
+            ),
         )
         has_credentials = settings.imagga_secret_arn or (settings.imagga_api_key and settings.imagga_api_secret)
         if require_credentials and not has_credentials:

@@ -13,13 +13,16 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 from .approvals import Approvals, DynamoDBApprovals, NoApprovals
-from .assessment import CallLimit
+from .assessment import CallLimit, Categorizer
+from .budget import BudgetedCategorizer, SharedBudget
+from .budget_table import DynamoDBBudgetStore
 from .credentials import CredentialsSource
 from .idempotency import IdempotentOnce
 from .imagga import ImaggaClient
 from .ledger import DynamoDBLedger
 from .notifications import EventBridgePublisher, Publisher, Publishers, SnsAlertPublisher
 from .pipeline import Moderator, every_time
+from .queues import Queues
 from .settings import Settings
 from .storage import S3Storage
 
@@ -37,6 +40,10 @@ class Services:
     idempotency: IdempotentOnce | None = None
     #: The Imagga client itself; the moderator reaches it through a limit on calls at once.
     imagga: ImaggaClient | None = None
+    #: The deployment's shared Imagga budget (BUDGET_TABLE), when there is one.
+    budget: SharedBudget | None = None
+    #: SQS, for the backfill queue (BACKFILL_QUEUE_URL): sending tasks, putting messages back to wait.
+    queues: Queues | None = None
 
 
 def build_services(
@@ -48,6 +55,7 @@ def build_services(
     dynamodb_client: Any = None,
     events_client: Any = None,
     sns_client: Any = None,
+    sqs_client: Any = None,
     endpoint_url: str | None = None,
     backoff_base: float = 0.5,
 ) -> Services:
@@ -82,7 +90,7 @@ def build_services(
         publishers.append(SnsAlertPublisher(client("sns", sns_client), settings.alert_topic_arn))
     # One DynamoDB client for the ledger, idempotency and approvals: each client costs start-up time.
     dynamodb: Any = None
-    if settings.decisions_table or settings.idempotency_table or settings.approvals_table:
+    if settings.decisions_table or settings.idempotency_table or settings.approvals_table or settings.budget_table:
         dynamodb = client("dynamodb", dynamodb_client)
     if settings.decisions_table:
         publishers.append(DynamoDBLedger(dynamodb, settings.decisions_table, settings.decisions_ttl_days))
@@ -92,17 +100,30 @@ def build_services(
     approvals: Approvals = NoApprovals()
     if settings.approvals_table:
         approvals = DynamoDBApprovals(dynamodb, settings.approvals_table, settings.approval_ttl_days)
+    budget = None
+    categorizer: Categorizer = imagga
+    if settings.budget_table:
+        store = DynamoDBBudgetStore(dynamodb, settings.budget_table)
+        budget = SharedBudget(store, slots=settings.imagga_max_concurrency, reserve=settings.backfill_quota_reserve)
+        # Every call of every instance holds a slot of the one budget, live uploads first (budget.py).
+        categorizer = BudgetedCategorizer(imagga, budget)
+    queues = None
+    if settings.backfill_queue_url or settings.budget_table:
+        # Backfill tasks arrive only where there is a budget; putting one back to wait needs SQS.
+        queues = Queues(lambda: client("sqs", sqs_client))
     moderator = Moderator(
         storage=S3Storage(client("s3", s3_client)),
-        # One Imagga call at a time per instance: the event source's MaximumConcurrency is then the
-        # account's concurrency, while the instance's other record reads and tags (delivery.py).
-        categorizer=CallLimit(imagga, IMAGGA_CALLS_PER_INSTANCE),
+        # One Imagga call at a time per instance, while the instance's other record reads and tags
+        # (delivery.py); the slot of the shared budget is taken only once the instance's own is.
+        categorizer=CallLimit(categorizer, IMAGGA_CALLS_PER_INSTANCE),
         publisher=Publishers(publishers),
         settings=settings,
         once=idempotency or every_time,
         approvals=approvals,
     )
-    return Services(settings=settings, moderator=moderator, imagga=imagga, idempotency=idempotency)
+    return Services(
+        settings=settings, moderator=moderator, imagga=imagga, idempotency=idempotency, budget=budget, queues=queues
+    )
 
 
 @lru_cache(maxsize=1)

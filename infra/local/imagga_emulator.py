@@ -63,6 +63,8 @@ CLASSIFY_ERROR = "Unexpected error while running the classification job."
 #: A perceptual match: at most this many of the hash's 255 bits differ. Re-encoded, resized or
 #: palette-quantised copies of an image differ by about 0-12 bits; unrelated photographs by ~128.
 PERCEPTUAL_MATCH_BITS = 32
+#: How far a month moves on when a configured reset time has passed.
+MONTH_SECONDS = 30 * 86_400
 
 
 @dataclass(frozen=True)
@@ -190,6 +192,7 @@ class ImaggaEmulator:
         concurrency_limit: int = 2,
         concurrency_status: int = 429,
         monthly_limit: int = 100_000,
+        monthly_reset_at: float | None = None,
         faults: Faults | None = None,
         seed: int = 0,
     ) -> None:
@@ -200,6 +203,8 @@ class ImaggaEmulator:
         self.concurrency_limit = concurrency_limit
         self.concurrency_status = concurrency_status
         self.monthly_limit = monthly_limit
+        #: When the month's count starts again (unix seconds); None: the first of next month, UTC.
+        self.monthly_reset_at = monthly_reset_at
         self._host = host
         self._port = port
         self._faults = faults or Faults()
@@ -270,6 +275,27 @@ class ImaggaEmulator:
     def clear_faults(self) -> None:
         with self._lock:
             self._faults = Faults()
+
+    def set_month(
+        self, *, limit: int | None = None, processed: int | None = None, reset_at: float | None = None
+    ) -> None:
+        """Change the plan's monthly quota: its limit, what is used of it, when it starts again."""
+        with self._lock:
+            if limit is not None:
+                self.monthly_limit = limit
+            if processed is not None:
+                self._processed = processed
+            if reset_at is not None:
+                self.monthly_reset_at = reset_at
+
+    def _roll_month(self) -> None:
+        """Called with the lock held: past the reset, the count starts again, as Imagga's does."""
+        if self.monthly_reset_at is not None and time.time() >= self.monthly_reset_at:
+            self._processed = 0
+            self.monthly_reset_at += MONTH_SECONDS
+
+    def _reset_time(self) -> int:
+        return int(self.monthly_reset_at) if self.monthly_reset_at is not None else _month_end()
 
     def reseed(self, seed: int) -> None:
         with self._lock:
@@ -353,6 +379,13 @@ class ImaggaEmulator:
             and r.scores is not None
             and (sha256 is None or r.sha256 == sha256)
         ]
+
+    @property
+    def peak_concurrency(self) -> int:
+        """The most calls (categorizations and uploads) that were in progress at once, as counted
+        against the concurrency limit; the logged requests since the last `reset_log`."""
+        with self._lock:
+            return max((r.concurrent for r in self._log if r.route.startswith(LIMITED_ROUTES)), default=0)
 
     def reset_log(self) -> None:
         with self._lock:
@@ -489,7 +522,7 @@ class ImaggaEmulator:
                 "daily_processed": self._processed,
                 "last_usage": int(time.time()),
                 "billing_period_start": _month_start(),
-                "billing_period_end": _month_end(),
+                "billing_period_end": self._reset_time(),
             }
             if request.args.get("concurrency"):
                 result["concurrency"] = {"max": self.concurrency_limit, "now": self._in_flight}
@@ -531,6 +564,7 @@ class ImaggaEmulator:
             if not data:
                 return _error(400, "No image was sent: use the multipart field 'image' or 'image_base64'.")
         with self._lock:
+            self._roll_month()
             if self._processed >= self.monthly_limit:
                 return _error(403, "You have reached the monthly limit of requests of your plan.")
         sha = hashlib.sha256(data).hexdigest()
@@ -560,10 +594,12 @@ class ImaggaEmulator:
 
     def _add_headers(self, response: Response) -> None:
         with self._lock:
+            self._roll_month()
             remaining = max(self.monthly_limit - self._processed, 0)
+            reset = self._reset_time()
         response.headers["Monthly-Limit"] = str(self.monthly_limit)
         response.headers["Monthly-Limit-Remaining"] = str(remaining)
-        response.headers["Monthly-Limit-Reset"] = str(_month_end())
+        response.headers["Monthly-Limit-Reset"] = str(reset)
 
 
 def _route(path: str) -> str:

@@ -6,10 +6,14 @@ and STS, closer to AWS in what the function relies on: version ids in S3 events,
 preconditions; see infra/local/localstack_server.py). DynamoDB is moto's on both.
 
 Provisioned like the SAM template (defaults read from `template.yaml`): a versioned bucket whose
-new objects under the incoming prefix are announced to an SQS queue; the queue's dead-letter
-queue and redrive policy; the idempotency table; a Secrets Manager secret holding the emulator's
-credentials. The function runs in this process: each poller thread is one "container" with its
-own `build_services(...)`, and calls `moderator.app.lambda_handler` as Lambda would.
+new objects under the incoming prefix are announced to an SQS queue; with `extra_buckets`, more
+buckets whose EventBridge notifications reach the same queue through one rule (the template's
+`ExistingBucketNames`); the backfill queue; the dead-letter queue both queues redrive to; the
+idempotency table; the Imagga budget's table; a Secrets Manager secret holding the emulator's
+credentials. The function runs in this process, fed by two event source mappings (the live queue
+and the backfill queue, `max_concurrency` pollers each, as the template's two SQS events): each
+poller thread is one "container" with its own `build_services(...)`, and calls
+`moderator.app.lambda_handler` as Lambda would.
 
     with LocalStack() as stack:
         key = stack.upload("cat.jpg", data)
@@ -35,6 +39,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from moderator.budget_table import table_definition as budget_table_definition
 from moderator.ledger import table_definition as decisions_table_definition
 
 from .event_source import EventSourceMapping, Handler
@@ -106,6 +111,9 @@ class LocalStack:
         moto_port: int = 0,
         backend: str = "moto",
         localstack: LocalStackServer | None = None,
+        shared_budget: bool = True,
+        extra_buckets: int = 0,
+        imagga_monthly_limit: int = 100_000,
     ) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
@@ -132,6 +140,8 @@ class LocalStack:
         self._function_client_hook = function_client_hook
         self.name = name or f"moderator-local-{uuid.uuid4().hex[:8]}"
         self.bucket = self.name
+        #: Buckets moderated through EventBridge, like the template's ExistingBucketNames.
+        self.extra_buckets = [f"{self.name}-b{number}" for number in range(2, 2 + extra_buckets)]
         self.function_name = f"{self.name}-function"
         faults = imagga_faults or Faults(latency=imagga_latency, latency_max=imagga_latency_max)
         self.imagga = ImaggaEmulator(
@@ -141,6 +151,7 @@ class LocalStack:
             concurrency_status=imagga_concurrency_status,
             faults=faults,
             seed=imagga_seed,
+            monthly_limit=imagga_monthly_limit,
         )
         self._moto: Any = None
         self._moto_port = moto_port
@@ -151,10 +162,15 @@ class LocalStack:
         self.endpoint_url = ""
         self.dynamodb_endpoint_url = ""
         self.queue_url = self.queue_arn = self.dlq_url = self.dlq_arn = self.secret_arn = ""
+        self.backfill_queue_url = self.backfill_queue_arn = ""
         self.idempotency_table: str | None = f"{self.name}-idempotency" if idempotency else None
+        #: The Imagga budget's record (BUDGET_TABLE), shared by every container of both mappings.
+        self.budget_table: str | None = f"{self.name}-budget" if shared_budget else None
         #: The decisions ledger, as the template creates it; approvals are kept there too.
         self.decisions_table = f"{self.name}-decisions"
         self.mapping: EventSourceMapping | None = None
+        #: The backfill queue's event source mapping.
+        self.backfill_mapping: EventSourceMapping | None = None
         self._started = False
 
     # --- life cycle -------------------------------------------------------------------------
@@ -178,19 +194,24 @@ class LocalStack:
             if self._register_demo and DEMO_UNSAFE_SAMPLE.exists():
                 # Recognised by its pixels too, so it is found as a frame of an animation or in a HEIC.
                 self.register_fixed_scores(DEMO_UNSAFE_SAMPLE.read_bytes(), DEMO_UNSAFE_NSFW, perceptual=True)
-            self.mapping = EventSourceMapping(
-                self.boto3_client("sqs"),
-                queue_url=self.queue_url,
-                queue_arn=self.queue_arn,
-                handler_factory=self._container,
-                function_name=self.function_name,
-                function_timeout=self.function_timeout,
-                batch_size=self.batch_size,
-                max_concurrency=self.max_concurrency,
-                region=self.region,
+            sqs = self.boto3_client("sqs")
+            self.mapping, self.backfill_mapping = (
+                EventSourceMapping(
+                    sqs,
+                    queue_url=url,
+                    queue_arn=arn,
+                    handler_factory=self._container,
+                    function_name=self.function_name,
+                    function_timeout=self.function_timeout,
+                    batch_size=self.batch_size,
+                    max_concurrency=self.max_concurrency,
+                    region=self.region,
+                )
+                for url, arn in ((self.queue_url, self.queue_arn), (self.backfill_queue_url, self.backfill_queue_arn))
             )
             if self._start_pollers:
                 self.mapping.start()
+                self.backfill_mapping.start()
         except BaseException:
             self.stop()
             raise
@@ -199,8 +220,9 @@ class LocalStack:
 
     def stop(self) -> None:
         """Stop the pollers (a batch in progress finishes), then the emulator, moto and our own LocalStack."""
-        if self.mapping is not None:
-            self.mapping.stop()
+        for mapping in (self.mapping, self.backfill_mapping):
+            if mapping is not None:
+                mapping.stop()
         self.imagga.stop()
         if self._moto is not None:
             self._moto.stop()
@@ -246,6 +268,11 @@ class LocalStack:
         if self.idempotency_table:
             env["IDEMPOTENCY_TABLE"] = self.idempotency_table
         env["DECISIONS_TABLE"] = self.decisions_table
+        # One budget for both mappings' containers, as the template's ImaggaMaxConcurrency sets it.
+        env["IMAGGA_MAX_CONCURRENCY"] = str(self.max_concurrency)
+        env["BACKFILL_QUEUE_URL"] = self.backfill_queue_url
+        if self.budget_table:
+            env["BUDGET_TABLE"] = self.budget_table
         env.update(self._env_overrides)
         return env
 
@@ -264,6 +291,10 @@ class LocalStack:
         )
         return session.client(name, endpoint_url=self.endpoint_for(name), config=_CLIENT_CONFIG)  # type: ignore[call-overload]
 
+    def new_container(self) -> Handler:
+        """A new Lambda container of the function: what a direct invocation (S3 Batch Operations) reaches."""
+        return self._container()
+
     def _container(self) -> Handler:
         """One Lambda container: its services are built once, like the function's cached factory."""
         from moderator.app import lambda_handler
@@ -280,6 +311,7 @@ class LocalStack:
             s3_client=client("s3"),
             secrets_client=client("secretsmanager"),
             dynamodb_client=client("dynamodb"),
+            sqs_client=client("sqs"),
             endpoint_url=self.endpoint_url,
         )
 
@@ -305,6 +337,11 @@ class LocalStack:
             Attributes={"VisibilityTimeout": str(self.visibility_timeout), "RedrivePolicy": json.dumps(redrive)},
         )["QueueUrl"]
         self.queue_arn = self._queue_arn(sqs, self.queue_url)
+        self.backfill_queue_url = sqs.create_queue(
+            QueueName=f"{self.name}-backfill",
+            Attributes={"VisibilityTimeout": str(self.visibility_timeout), "RedrivePolicy": json.dumps(redrive)},
+        )["QueueUrl"]
+        self.backfill_queue_arn = self._queue_arn(sqs, self.backfill_queue_url)
         s3.put_bucket_notification_configuration(
             Bucket=self.bucket,
             NotificationConfiguration={
@@ -330,10 +367,32 @@ class LocalStack:
                 TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"},
             )
         self.boto3_client("dynamodb").create_table(**decisions_table_definition(self.decisions_table))
+        if self.budget_table:
+            self.boto3_client("dynamodb").create_table(**budget_table_definition(self.budget_table))
+        if self.extra_buckets:
+            self._provision_extra_buckets(s3)
         key, secret = (IMAGGA_KEY, IMAGGA_SECRET) if not self.wrong_credentials else ("wrong-key", "wrong-secret")
         self.secret_arn = self.boto3_client("secretsmanager").create_secret(
             Name=f"{self.name}/imagga", SecretString=json.dumps({"api_key": key, "api_secret": secret})
         )["ARN"]
+
+    def _provision_extra_buckets(self, s3: Any) -> None:
+        """Buckets outside "the stack": EventBridge notifications on, one rule for all of them into the queue."""
+        for bucket in self.extra_buckets:
+            s3.create_bucket(Bucket=bucket)
+            s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+            s3.put_bucket_notification_configuration(
+                Bucket=bucket, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
+        events = self.boto3_client("events")
+        pattern = {
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            "detail": {"bucket": {"name": self.extra_buckets}, "object": {"key": [{"prefix": self.incoming_prefix}]}},
+        }
+        rule = f"{self.name}-existing-buckets"
+        events.put_rule(Name=rule, EventPattern=json.dumps(pattern), State="ENABLED")
+        events.put_targets(Rule=rule, Targets=[{"Id": "moderation-queue", "Arn": self.queue_arn}])
 
     @staticmethod
     def _queue_arn(sqs: Any, url: str) -> str:
@@ -347,10 +406,10 @@ class LocalStack:
             return key
         return self.incoming_prefix + key
 
-    def upload(self, key: str, data: bytes, **extra: Any) -> str:
+    def upload(self, key: str, data: bytes, *, bucket: str | None = None, **extra: Any) -> str:
         """PUT an object (extra: ContentType, Tagging, Metadata...); returns its full key."""
         full = self.full_key(key)
-        self.boto3_client("s3").put_object(Bucket=self.bucket, Key=full, Body=data, **extra)
+        self.boto3_client("s3").put_object(Bucket=bucket or self.bucket, Key=full, Body=data, **extra)
         return full
 
     def register_fixed_scores(
@@ -386,13 +445,13 @@ class LocalStack:
         )
         return sum(len(self.imagga.categorizations(sha)) for sha in shas)
 
-    def object_status(self, key: str) -> ObjectStatus:
+    def object_status(self, key: str, *, bucket: str | None = None) -> ObjectStatus:
         """The object's tags where it is now: under its key, or under the quarantine prefix."""
         s3 = self.boto3_client("s3")
         full = self.full_key(key)
         for location, candidate in (("incoming", full), ("quarantine", self.quarantine_prefix + full)):
             try:
-                tag_set = s3.get_object_tagging(Bucket=self.bucket, Key=candidate)["TagSet"]
+                tag_set = s3.get_object_tagging(Bucket=bucket or self.bucket, Key=candidate)["TagSet"]
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") in _ABSENT_CODES:
                     continue
@@ -400,7 +459,9 @@ class LocalStack:
             return ObjectStatus(full, location, candidate, {t["Key"]: t["Value"] for t in tag_set})
         return ObjectStatus(full, "missing", None, {})
 
-    def wait_for_status(self, keys: Iterable[str], timeout: float = 30.0, poll: float = 0.1) -> dict[str, ObjectStatus]:
+    def wait_for_status(
+        self, keys: Iterable[str], timeout: float = 30.0, poll: float = 0.1, *, bucket: str | None = None
+    ) -> dict[str, ObjectStatus]:
         """Wait until every object has `moderation:status` and has settled where its status puts it.
 
         Raises TimeoutError naming each object still without a final status.
@@ -414,25 +475,27 @@ class LocalStack:
             for key in wanted:
                 if key in done:
                     continue
-                found = self.object_status(key)
+                found = self.object_status(key, bucket=bucket)
                 # An object tagged for quarantine is final only once it is there (tag first, then move).
                 if found.status and (found.status not in quarantined or found.location == "quarantine"):
                     done[key] = found
             if len(done) == len(wanted):
                 return {key: done[key] for key in wanted}
             if time.monotonic() >= deadline:
-                missing = [f"{k} ({self.object_status(k).location})" for k in wanted if k not in done]
+                missing = [f"{k} ({self.object_status(k, bucket=bucket).location})" for k in wanted if k not in done]
                 raise TimeoutError(f"no final moderation:status after {timeout:g}s for: {', '.join(missing)}")
             time.sleep(poll)
 
     def pause(self) -> None:
-        """Disable the event source mapping: messages wait in the queue."""
-        if self.mapping is not None:
-            self.mapping.pause()
+        """Disable both event source mappings: messages wait in their queues."""
+        for mapping in (self.mapping, self.backfill_mapping):
+            if mapping is not None:
+                mapping.pause()
 
     def resume(self) -> None:
-        if self.mapping is not None:
-            self.mapping.resume()
+        for mapping in (self.mapping, self.backfill_mapping):
+            if mapping is not None:
+                mapping.resume()
 
     def notification_for(self, key: str) -> str | None:
         """The body of an S3 notification the function received for this key (for `redeliver`)."""
@@ -489,7 +552,10 @@ class LocalStack:
             "incoming_prefix": self.incoming_prefix,
             "quarantine_prefix": self.quarantine_prefix,
             "queue_url": self.queue_url,
+            "backfill_queue_url": self.backfill_queue_url,
             "dlq_url": self.dlq_url,
+            "budget_table": self.budget_table,
+            "extra_buckets": list(self.extra_buckets),
             "idempotency_table": self.idempotency_table,
             "decisions_table": self.decisions_table,
             "secret_arn": self.secret_arn,

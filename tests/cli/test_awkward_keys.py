@@ -20,7 +20,7 @@ from infra.local.stack import DEMO_UNSAFE_NSFW, DEMO_UNSAFE_SAMPLE, SAMPLES, Loc
 from moderator.app import lambda_handler
 from moderator.wiring import build_services
 from tests.builders import FakeLambdaContext, load_event
-from tests.cli.conftest import Cli, as_tagging, tags_of, versions_of
+from tests.cli.conftest import Cli, as_tagging, tags_of, versions_of, wait_until
 from tests.e2e.conftest import FAST, FAST_IMAGGA_ENV
 
 UNSAFE = DEMO_UNSAFE_SAMPLE.read_bytes()
@@ -168,7 +168,7 @@ def _distinct_png(number: int) -> bytes:
 def test_backfill_of_an_awkward_prefix_moderates_exactly_the_objects_under_it(cli: Cli, stack: LocalStack) -> None:
     prefix, inside, outside = awkward_folder(stack)
 
-    result = cli("backfill", f"s3://{stack.bucket}/{prefix}", "--json")
+    result = cli("backfill", f"s3://{stack.bucket}/{prefix}", "--local", "--json")
 
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout[result.stdout.index("{") :])
@@ -197,8 +197,11 @@ def test_batch_operations_manifest_of_an_awkward_prefix_is_answered_task_by_task
         for bucket, key in rows
     ]
 
-    # THEN every task succeeds and every object under the prefix, and none beside it, carries a status
+    # THEN every task is queued, and once the stack's backfill queue is worked off, every object under
+    # the prefix, and none beside it, carries a status
     assert [[r["resultCode"] for r in answer["results"]] for answer in answers] == [["Succeeded"]] * len(inside)
+    assert all(answer["results"][0]["resultString"].startswith("QUEUED:") for answer in answers)
+    wait_until(lambda: all("moderation:status" in tags_of(stack, key) for key in inside), 60, "the queued tasks")
     assert all(tags_of(stack, key)["moderation:status"] == "SAFE" for key in inside)
     assert all(tags_of(stack, key) == {} for key in outside)
 

@@ -97,7 +97,7 @@ def test_backfill_of_2000_objects_tags_only_the_untagged_ones_and_a_rerun_sends_
     location = f"s3://{stack.bucket}/{seeded.prefix}"
 
     # WHEN the backfill runs, as many at once as the Imagga plan allows
-    done = cli("backfill", location, "--json", "--concurrency", "2")
+    done = cli("backfill", location, "--local", "--json", "--concurrency", "2")
 
     # THEN every untagged object has a status, the tagged ones were left alone and never sent to Imagga
     assert done.exit_code == 0, done.output
@@ -114,7 +114,7 @@ def test_backfill_of_2000_objects_tags_only_the_untagged_ones_and_a_rerun_sends_
 
     # WHEN it runs again
     stack.imagga.reset_log()
-    again = cli("backfill", location, "--json", "--concurrency", "4")
+    again = cli("backfill", location, "--local", "--json", "--concurrency", "4")
 
     # THEN there is nothing left to send
     assert again.exit_code == 0, again.output
@@ -168,7 +168,7 @@ def test_an_interrupted_backfill_is_resumed_by_running_it_again(cli: Cli, stack:
     assert [k for k in seeded.untagged if "moderation:status" in tags_of(stack, k)] == tagged_first
 
     # WHEN the operator runs the same backfill
-    rerun = cli("backfill", f"s3://{stack.bucket}/{seeded.prefix}", "--json")
+    rerun = cli("backfill", f"s3://{stack.bucket}/{seeded.prefix}", "--local", "--json")
 
     # THEN only what the first run left is sent, and every image reached Imagga exactly once overall
     assert rerun.exit_code == 0, rerun.output
@@ -247,6 +247,6 @@ def test_create_job_without_the_arns_stops_with_one_line(
         "--create-job",
     )
 
-    assert_one_line_error(result, 2, "--create-job needs --function-arn and --role-arn")
+    assert_one_line_error(result, 2, "--create-job needs --stack-name, or --function-arn and --role-arn")
     uploaded = stack.boto3_client("s3").list_objects_v2(Bucket=stack.bucket, Prefix="batch-manifests/")
     assert uploaded.get("KeyCount", 0) == 0

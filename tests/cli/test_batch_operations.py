@@ -1,4 +1,8 @@
-"""S3 Batch Operations through the real handler against the stack: one result per task, the right kind of failure."""
+"""S3 Batch Operations through the real handler, moderating in place: one result per task, the right kind of failure.
+
+A deployed stack queues the tasks instead (tests/e2e/test_budget.py); a function without a backfill
+queue (BACKFILL_QUEUE_URL unset) moderates each task during its invocation, as here.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +38,7 @@ def seed_for_one_success_then_failures(attempts: int) -> int:
 
 @pytest.fixture
 def services(stack: LocalStack) -> Any:
-    settings = replace(stack.settings(), idempotency_table=None)
+    settings = replace(stack.settings(), idempotency_table=None, backfill_queue_url=None, budget_table=None)
     return build_services(
         settings,
         s3_client=stack.boto3_client("s3"),

@@ -47,7 +47,7 @@ def test_with_wrong_imagga_credentials_check_exits_2(cli: Cli) -> None:
 
 
 def test_backfill_of_a_missing_bucket_says_the_bucket_does_not_exist(cli: Cli) -> None:
-    result = cli("backfill", "s3://no-such-bucket-here/incoming/")
+    result = cli("backfill", "s3://no-such-bucket-here/incoming/", "--local")
 
     assert_one_line_error(result, EXIT_FAILED, "no-such-bucket-here", "does not exist")
 
@@ -61,7 +61,7 @@ def test_quarantine_list_of_a_missing_bucket_says_the_bucket_does_not_exist(cli:
 def test_backfill_denied_by_s3_says_access_denied(cli: Cli, stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> None:
     deny("ListObjectsV2", monkeypatch)
 
-    result = cli("backfill", f"s3://{stack.bucket}/incoming/")
+    result = cli("backfill", f"s3://{stack.bucket}/incoming/", "--local")
 
     assert_one_line_error(result, EXIT_FAILED, "denied", "AccessDenied")
 

@@ -64,3 +64,21 @@ def test_a_new_upload_to_the_same_key_is_scanned_again(
     assert len(imagga.calls) == 2
     assert tags_of(s3, bucket, KEY)["moderation:status"] == "REVIEW"
     assert result.logged("duplicate delivery: the earlier result stands, nothing called again") == []
+
+
+def test_with_idempotency_on_the_verdict_still_reports_what_imagga_cost_and_the_quota_left(
+    s3: BaseClient, bucket: str, idempotency_table: str, imagga: FakeImagga, moderation: Moderation
+) -> None:
+    # GIVEN an upload, moderated through the idempotency layer (the verdict comes back from its record)
+    s3.put_object(Bucket=bucket, Key=KEY, Body=jpeg_bytes(color=GREEN))
+
+    # WHEN its message is delivered
+    done = moderation.invoke(sqs_event(s3_notification(s3_record(bucket, KEY))))
+
+    # THEN the log line and the metrics carry the call, its latency and Imagga's Monthly-Limit-Remaining,
+    # which the template's quota alarm reads
+    (line,) = done.logged("object moderated")
+    assert (line["imagga_attempts"], line["monthly_limit_remaining"]) == (1, 990)
+    assert line["imagga_latency_ms"] is not None
+    assert done.metrics["ImaggaCalls"] == 1
+    assert done.metrics["ImaggaMonthlyLimitRemaining"] == 990

@@ -90,7 +90,7 @@ def test_package_holds_only_what_the_function_runs(arm64_package: Path) -> None:
     assert not [name for name in files if re.search(r"(^|/)tests?/", name) and ".dist-info/" not in name]
     # ... nor botocore's models of services the function never calls
     assert sorted(p.name for p in (arm64_package / "botocore" / "data").iterdir() if p.is_dir()) == sorted(
-        ["dynamodb", "events", "s3", "secretsmanager", "sns"]
+        ["dynamodb", "events", "s3", "secretsmanager", "sns", "sqs"]
     )
 
 
@@ -186,17 +186,19 @@ def test_the_package_decodes_heic_and_avif_with_its_own_libraries(
 def test_every_aws_client_the_function_can_build_loads_from_the_package(
     native_package: Path, runtime_env: dict[str, str]
 ) -> None:
-    # GIVEN settings that turn on every AWS service the function can use: the secret, both tables,
-    # the event bus and the alert topic
+    # GIVEN settings that turn on every AWS service the function can use: the secret, the tables,
+    # the event bus, the alert topic and the backfill queue (whose SQS client is made on first use)
     code = (
         "import boto3; made = []; boto3.setup_default_session(); "
         "boto3.DEFAULT_SESSION.events.register('creating-client-class', "
         "lambda event_name, **_: made.append(event_name.rsplit('.', 1)[-1])); "
         "from moderator.settings import Settings; from moderator.wiring import build_services; "
-        "build_services(Settings.from_env({"
+        "services = build_services(Settings.from_env({"
         "'IMAGGA_SECRET_ARN': 'arn:aws:secretsmanager:us-east-1:123456789012:secret:x', "
         "'IDEMPOTENCY_TABLE': 'idempotency', 'DECISIONS_TABLE': 'decisions', 'EVENT_BUS_NAME': 'default', "
-        "'ALERT_TOPIC_ARN': 'arn:aws:sns:us-east-1:123456789012:alerts'})); print(' '.join(sorted(made)))"
+        "'ALERT_TOPIC_ARN': 'arn:aws:sns:us-east-1:123456789012:alerts', 'BUDGET_TABLE': 'budget', "
+        "'BACKFILL_QUEUE_URL': 'https://sqs.us-east-1.amazonaws.com/123456789012/backfill'})); "
+        "services.queues.client; print(' '.join(sorted(made)))"
     )
 
     # WHEN the function's services are built from the package alone (clients only: no request is made)
@@ -208,4 +210,4 @@ def test_every_aws_client_the_function_can_build_loads_from_the_package(
 
     # THEN every client is made: the models of the services it calls are in the package
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["dynamodb", "eventbridge", "s3", "secrets-manager", "sns"]
+    assert result.stdout.split() == ["dynamodb", "eventbridge", "s3", "secrets-manager", "sns", "sqs"]

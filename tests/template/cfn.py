@@ -12,6 +12,51 @@ from typing import Any
 
 NO_VALUE = {"Ref": "AWS::NoValue"}
 _SUB_NAME = re.compile(r"\$\{([^!}][^}]*)\}")
+#: Pseudo parameters as a stack in us-east-1 of account 123456789012 would see them.
+PSEUDO = {
+    "AWS::Partition": "aws",
+    "AWS::AccountId": "123456789012",
+    "AWS::Region": "us-east-1",
+    "AWS::StackName": "imagga-s3-moderator",
+    "AWS::StackId": (
+        "arn:aws:cloudformation:us-east-1:123456789012:stack/imagga-s3-moderator/0a1b2c3d-4e5f-6789-abcd-0123456789ab"
+    ),
+}
+
+
+def evaluate(node: Any, parameters: Mapping[str, str]) -> Any:
+    """A value as CloudFormation computes it from parameters and pseudo parameters: Ref, Fn::Sub,
+    Fn::Select, Fn::Split, Fn::Join. A reference to a resource stays as written (`{"Ref": ...}`,
+    `{"Fn::GetAtt": ...}`, `${Bucket.Arn}` inside a Sub)."""
+    if isinstance(node, list):
+        return [evaluate(item, parameters) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if len(node) != 1 or not (set(node) <= {"Ref"} or next(iter(node)).startswith("Fn::")):
+        return {key: evaluate(value, parameters) for key, value in node.items()}
+    ((function, args),) = node.items()
+    if function == "Ref":
+        if args in parameters:
+            return parameters[args]
+        return PSEUDO.get(args, node)
+    if function == "Fn::Sub":
+        text, variables = (args, {}) if isinstance(args, str) else (args[0], args[1])
+        values = {name: evaluate(value, parameters) for name, value in variables.items()}
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            found = values.get(name, parameters.get(name, PSEUDO.get(name)))
+            return str(found) if isinstance(found, str) else match.group(0)
+
+        return _SUB_NAME.sub(substitute, text)
+    if function == "Fn::Select":
+        index, items = evaluate(args[0], parameters), evaluate(args[1], parameters)
+        return items[int(index)]
+    if function == "Fn::Split":
+        return str(evaluate(args[1], parameters)).split(args[0])
+    if function == "Fn::Join":
+        return args[0].join(str(item) for item in evaluate(args[1], parameters))
+    return node
 
 
 def parameter_values(template: Mapping[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -26,9 +71,7 @@ def evaluate_conditions(template: Mapping[str, Any], parameters: Mapping[str, st
     results: dict[str, bool] = {}
 
     def value(node: Any) -> Any:
-        if isinstance(node, dict) and set(node) == {"Ref"}:
-            return parameters[node["Ref"]]
-        return node
+        return evaluate(node, parameters)
 
     def truth(node: Any) -> bool:
         if isinstance(node, dict):

@@ -9,7 +9,7 @@ import pytest
 from moderator import observability
 from moderator.errors import QuarantineIncompleteError
 
-from .cfn import as_list, dependency_graph, find_cycle, stack, statements
+from .cfn import as_list, dependency_graph, evaluate, find_cycle, stack, statements
 
 pytestmark = pytest.mark.template
 
@@ -73,8 +73,17 @@ def sub_text(value: Any) -> str:
 
 
 def bucket_policy_statements(deployed: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    document = only(deployed, "AWS::S3::BucketPolicy")["PolicyDocument"]
+    document = deployed["Resources"]["BucketPolicy"]["Properties"]["PolicyDocument"]
     return {s["Sid"]: s for s in statements(document)}
+
+
+def resolved(deployed: dict[str, Any], value: Any) -> list[Any]:
+    """A Resource as the stack would compute it for its parameters, always as a list."""
+    return as_list(evaluate(value, deployed["Parameters"]))
+
+
+#: The created bucket's name for the pseudo stack id tests/template/cfn.py uses.
+CREATED_BUCKET = "imagga-moderator-123456789012-0123456789ab"
 
 
 # --- no circular dependency -------------------------------------------------------------------
@@ -107,20 +116,43 @@ def test_a_queue_policy_naming_the_bucket_by_reference_would_be_a_cycle(rendered
 # --- ingest -------------------------------------------------------------------------------------
 
 
-def test_queue_feeds_the_function_with_partial_batch_failures_and_capped_concurrency(rendered: dict[str, Any]) -> None:
+def test_both_queues_feed_the_function_with_partial_batch_failures_and_capped_concurrency(
+    rendered: dict[str, Any],
+) -> None:
     # GIVEN the default deployment
     deployed = stack(rendered)
 
-    # WHEN the event source mapping SAM made is read
-    mapping = only(deployed, "AWS::Lambda::EventSourceMapping")
+    # WHEN the event source mappings SAM made are read
+    mappings = {
+        body["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: body["Properties"]
+        for body in resources_of(deployed, "AWS::Lambda::EventSourceMapping").values()
+    }
 
-    # THEN the queue feeds the function, failures are per message, concurrency follows ImaggaMaxConcurrency (2)
-    assert mapping["EventSourceArn"] == {"Fn::GetAtt": ["IngestQueue", "Arn"]}
-    assert mapping["FunctionName"] == {"Ref": "ModeratorFunction"}
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ImaggaMaxConcurrency"}}
-    assert mapping["BatchSize"] == {"Ref": "BatchSize"}
+    # THEN the live queue and the backfill queue feed the function, failures are per message, and each
+    # may run as many instances as the budget has Imagga slots (ImaggaMaxConcurrency, 2)
+    assert set(mappings) == {"IngestQueue", "BackfillQueue"}
+    for mapping in mappings.values():
+        assert mapping["FunctionName"] == {"Ref": "ModeratorFunction"}
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "ImaggaMaxConcurrency"}}
+        assert mapping["BatchSize"] == {"Ref": "BatchSize"}
     assert deployed["Parameters"]["ImaggaMaxConcurrency"] == "2"
+
+
+def test_a_budget_of_one_call_still_gives_each_event_source_the_two_instances_sqs_requires(
+    rendered: dict[str, Any],
+) -> None:
+    # GIVEN a plan that allows one call at a time
+    deployed = stack(rendered, {"ImaggaMaxConcurrency": "1"})
+
+    # WHEN the mappings and the function's budget are read
+    mappings = resources_of(deployed, "AWS::Lambda::EventSourceMapping").values()
+    caps = [mapping["Properties"]["ScalingConfig"] for mapping in mappings]
+    env = deployed["Resources"]["ModeratorFunction"]["Properties"]["Environment"]["Variables"]
+
+    # THEN each mapping polls with SQS's minimum of 2, and the budget (1 call) is the function's to keep
+    assert caps == [{"MaximumConcurrency": 2}, {"MaximumConcurrency": 2}]
+    assert env["IMAGGA_MAX_CONCURRENCY"] == {"Ref": "ImaggaMaxConcurrency"}
 
 
 def test_dead_letter_queue_takes_a_message_after_the_deliveries_the_function_counts(rendered: dict[str, Any]) -> None:
@@ -166,9 +198,9 @@ def test_queues_are_encrypted_and_admit_only_this_bucket_or_rule_over_tls(
     allows = [s for s in statements(policy["PolicyDocument"]) if s["Effect"] == "Allow"]
     denies = [s for s in statements(policy["PolicyDocument"]) if s["Effect"] == "Deny"]
 
-    # THEN both queues are encrypted and covered; the one sender is S3 for this account's bucket or the rule
+    # THEN the three queues are encrypted and covered; the one sender is S3 for this account's bucket or the rule
     assert all(q["Properties"]["SqsManagedSseEnabled"] is True for q in queues.values())
-    assert len(queues) == 2 and len(policy["Queues"]) == 2
+    assert len(queues) == 3 and len(policy["Queues"]) == 3
     (allow,) = allows
     assert allow["Action"] == "sqs:SendMessage"
     if "ExistingBucketName" in deployment:
@@ -281,8 +313,10 @@ def test_existing_bucket_feeds_the_same_queue_through_an_eventbridge_rule(render
     # WHEN the rule is read
     rule = deployed["Resources"]["ExistingBucketRule"]["Properties"]
 
-    # THEN no bucket is created, and "Object Created" events of that bucket under the prefix go to the queue
-    assert not resources_of(deployed, "AWS::S3::Bucket") and not resources_of(deployed, "AWS::S3::BucketPolicy")
+    # THEN no bucket is created (only the one for Batch Operations manifests), and "Object Created" events
+    # of that bucket under the prefix go to the queue
+    assert set(resources_of(deployed, "AWS::S3::Bucket")) == {"BatchOperationsBucket"}
+    assert set(resources_of(deployed, "AWS::S3::BucketPolicy")) == {"BatchOperationsBucketPolicy"}
     assert rule["EventPattern"] == {
         "source": ["aws.s3"],
         "detail-type": ["Object Created"],
@@ -330,7 +364,7 @@ def test_s3_object_permissions_are_scoped_to_the_incoming_and_quarantine_prefixe
     listing = statement(deployed, "TellMissingIncomingObjects")
 
     # THEN reading, tagging and deleting happen under IncomingPrefix; writing only under QuarantinePrefix
-    assert sub_text(incoming["Resource"]).endswith("/${IncomingPrefix}*")
+    assert resolved(deployed, incoming["Resource"]) == [f"arn:aws:s3:::{CREATED_BUCKET}/incoming/*"]
     assert set(incoming["Action"]) == {
         "s3:GetObject",
         "s3:GetObjectVersion",
@@ -341,10 +375,11 @@ def test_s3_object_permissions_are_scoped_to_the_incoming_and_quarantine_prefixe
         "s3:DeleteObject",
         "s3:DeleteObjectVersion",
     }
-    assert sub_text(quarantine["Resource"]).endswith("/${QuarantinePrefix}*")
+    assert resolved(deployed, quarantine["Resource"]) == [f"arn:aws:s3:::{CREATED_BUCKET}/quarantine/*"]
     assert set(quarantine["Action"]) == {"s3:PutObject", "s3:PutObjectTagging"}
     # ListBucket only so that a HEAD of a missing key answers 404, and only for keys under the prefix
     assert listing["Action"] == "s3:ListBucket"
+    assert resolved(deployed, listing["Resource"]) == [f"arn:aws:s3:::{CREATED_BUCKET}"]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": {"Fn::Sub": "${IncomingPrefix}*"}}}
     other_s3 = [
         s
@@ -364,7 +399,7 @@ def test_quarantine_bucket_parameter_moves_the_write_permission_there(rendered: 
     env = deployed["Resources"]["ModeratorFunction"]["Properties"]["Environment"]["Variables"]
 
     # THEN the function writes into that bucket's quarantine prefix, and knows the bucket
-    assert quarantine["Resource"]["Fn::Sub"][1] == {"BucketName": {"Ref": "QuarantineBucketName"}}
+    assert resolved(deployed, quarantine["Resource"]) == ["arn:aws:s3:::example-corp-quarantine/quarantine/*"]
     assert env["QUARANTINE_BUCKET"] == {"Ref": "QuarantineBucketName"}
 
 

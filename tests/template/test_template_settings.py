@@ -26,12 +26,16 @@ FROM_RESOURCES = {
     "IDEMPOTENCY_TABLE": "IdempotencyTable",
     "DECISIONS_TABLE": "DecisionsTable",
     "ALERT_TOPIC_ARN": "AlertTopic",
+    "BUDGET_TABLE": "BudgetTable",
+    "BACKFILL_QUEUE_URL": "BackfillQueue",
 }
 FAKE_RESOURCE_VALUES = {
     "ImaggaSecret": "arn:aws:secretsmanager:us-east-1:123456789012:secret:imagga-AbCdEf",
     "IdempotencyTable": "stack-IdempotencyTable-ABC",
     "DecisionsTable": "stack-DecisionsTable-ABC",
     "AlertTopic": "arn:aws:sns:us-east-1:123456789012:stack-AlertTopic-ABC",
+    "BudgetTable": "stack-BudgetTable-ABC",
+    "BackfillQueue": "https://sqs.us-east-1.amazonaws.com/123456789012/stack-BackfillQueue-ABC",
 }
 #: Parameters that turn on the function's optional settings.
 OPTIONAL_SETTINGS_ON = {
@@ -46,6 +50,8 @@ FILLED_BY_THE_STACK = {
     "approvals_table",
     "event_bus_name",
     "alert_topic_arn",
+    "budget_table",
+    "backfill_queue_url",
 }
 
 

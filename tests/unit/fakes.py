@@ -10,12 +10,13 @@ import hashlib
 import io
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from PIL import Image
 
 from moderator.approvals import Approval
+from moderator.budget import BudgetState, Lease, Quota
 from moderator.errors import ModeratorError, ObjectChangedError, ObjectGoneError
 from moderator.model import Categorization, KeyVersion, ObjectRef, Outcome, StoredObject
 
@@ -258,3 +259,47 @@ class RememberingOnce:
         outcome = judge(obj)
         self.done[identity] = outcome.to_dict()
         return outcome
+
+
+class InMemoryBudgetStore:
+    """The shared budget's record in memory, with the same conditional writes as the DynamoDB one.
+
+    `latency`: seconds each read takes after taking its copy, like a network round trip, so that
+    other instances can write in between (the race the conditional writes must settle).
+    """
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self._lock = threading.Lock()
+        self.state = BudgetState()
+        self.writes = 0
+        self.conflicts = 0
+
+    def read(self) -> BudgetState:
+        with self._lock:
+            state = self.state
+        if self.latency:
+            time.sleep(self.latency)
+        return state
+
+    def replace(self, holders: Mapping[str, Lease], waiting: Mapping[str, float], *, version: int) -> bool:
+        with self._lock:
+            if self.state.version != version:
+                self.conflicts += 1
+                return False
+            self.state = BudgetState(version + 1, dict(holders), dict(waiting), self.state.quota)
+            self.writes += 1
+            return True
+
+    def release(self, holder: str, quota: Quota | None) -> None:
+        with self._lock:
+            current = self.state
+            holders = {name: lease for name, lease in current.holders.items() if name != holder}
+            waiting = {name: until for name, until in current.waiting.items() if name != holder}
+            self.state = BudgetState(current.version + 1, holders, waiting, quota or current.quota)
+            self.writes += 1
+
+    def set_quota(self, quota: Quota) -> None:
+        with self._lock:
+            current = self.state
+            self.state = BudgetState(current.version + 1, current.holders, current.waiting, quota)

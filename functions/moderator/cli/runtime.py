@@ -105,6 +105,7 @@ class Runtime:
             dynamodb_client=self.client("dynamodb") if settings.approvals_table or settings.decisions_table else None,
             events_client=self.client("events") if settings.event_bus_name else None,
             sns_client=self.client("sns") if settings.alert_topic_arn else None,
+            sqs_client=self.client("sqs") if settings.backfill_queue_url or settings.budget_table else None,
             endpoint_url=self.endpoint_url,
         )
 
