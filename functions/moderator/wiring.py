@@ -14,13 +14,15 @@ from botocore.config import Config
 
 from .approvals import Approvals, DynamoDBApprovals, NoApprovals
 from .assessment import CallLimit
+from .content_memory import ContentMemory, NoMemory
 from .credentials import CredentialsSource
 from .idempotency import IdempotentOnce
 from .imagga import ImaggaClient
 from .ledger import DynamoDBLedger
+from .memory import DynamoDBContentMemory
 from .notifications import EventBridgePublisher, Publisher, Publishers, SnsAlertPublisher
 from .pipeline import Moderator, every_time
-from .settings import Settings
+from .settings import MEMORY_OFF, Settings
 from .storage import S3Storage
 
 #: Bounded AWS calls: short connects, standard retries with backoff for throttling and 5xx.
@@ -92,6 +94,15 @@ def build_services(
     approvals: Approvals = NoApprovals()
     if settings.approvals_table:
         approvals = DynamoDBApprovals(dynamodb, settings.approvals_table, settings.approval_ttl_days)
+    memory: ContentMemory = NoMemory()
+    if settings.decisions_table and settings.content_memory != MEMORY_OFF:
+        # Kept in the decisions table: rejections as long as the decisions that made them.
+        memory = DynamoDBContentMemory(
+            dynamodb,
+            settings.decisions_table,
+            scores_days=settings.verdict_memory_days,
+            rejection_days=settings.decisions_ttl_days,
+        )
     moderator = Moderator(
         storage=S3Storage(client("s3", s3_client)),
         # One Imagga call at a time per instance: the event source's MaximumConcurrency is then the
@@ -101,6 +112,7 @@ def build_services(
         settings=settings,
         once=idempotency or every_time,
         approvals=approvals,
+        memory=memory,
     )
     return Services(settings=settings, moderator=moderator, imagga=imagga, idempotency=idempotency)
 

@@ -7,9 +7,10 @@ preconditions; see infra/local/localstack_server.py). DynamoDB is moto's on both
 
 Provisioned like the SAM template (defaults read from `template.yaml`): a versioned bucket whose
 new objects under the incoming prefix are announced to an SQS queue; the queue's dead-letter
-queue and redrive policy; the idempotency table; a Secrets Manager secret holding the emulator's
-credentials. The function runs in this process: each poller thread is one "container" with its
-own `build_services(...)`, and calls `moderator.app.lambda_handler` as Lambda would.
+queue and redrive policy; the idempotency table; the decisions table (which also holds the content
+memory); a Secrets Manager secret holding the emulator's credentials. The function runs in this
+process: each poller thread is one "container" with its own `build_services(...)`, and calls
+`moderator.app.lambda_handler` as Lambda would.
 
     with LocalStack() as stack:
         key = stack.upload("cat.jpg", data)
@@ -242,6 +243,9 @@ class LocalStack:
             "MAX_RECEIVE_COUNT": str(self.max_receive_count),
             "BUCKET_NAME": self.bucket,
             "INCOMING_PREFIX": self.incoming_prefix,
+            # The content memory, kept in the decisions table as the template deploys it.
+            "CONTENT_MEMORY": self.defaults.content_memory,
+            "VERDICT_MEMORY_DAYS": str(self.defaults.verdict_memory_days),
         }
         if self.idempotency_table:
             env["IDEMPOTENCY_TABLE"] = self.idempotency_table

@@ -26,7 +26,11 @@ WORKERS_PER_SLOT = 2
 
 @click.command()
 @click.argument("location", metavar="s3://BUCKET[/PREFIX]")
-@click.option("--rescan", is_flag=True, help="Moderate objects that already carry a status too.")
+@click.option(
+    "--rescan",
+    is_flag=True,
+    help="Moderate objects that already carry a status too, asking Imagga afresh (remembered scores are not reused).",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be sent; change nothing.")
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 32))
 @click.option(
@@ -80,8 +84,13 @@ def backfill(
     moderator = None
     if not dry_run:
         # Twice the workers, `concurrency` Imagga calls at once: S3 reads, downscaling and tagging
-        # overlap the calls instead of holding one of the plan's few slots idle.
-        moderator = replace(runtime.services.moderator, categorizer=CallLimit(runtime.imagga, concurrency))
+        # overlap the calls instead of holding one of the plan's few slots idle. A rescan asks Imagga
+        # again even for bytes whose scores are remembered (and remembers the new ones).
+        moderator = replace(
+            runtime.services.moderator,
+            categorizer=CallLimit(runtime.imagga, concurrency),
+            reuse_scores=not rescan,
+        )
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:

@@ -168,6 +168,7 @@ def purge_command(runtime: Runtime, location: str, version_id: str | None, older
         "reviewer": reviewer,
         "now": now,
         "ledger": ledger,
+        "settings": settings,
     }
     if version_id:
         deleted = purge(runtime.storage, ObjectRef(bucket, key, version_id), **common)
@@ -177,8 +178,9 @@ def purge_command(runtime: Runtime, location: str, version_id: str | None, older
 
 
 def _ledger(runtime: Runtime) -> DynamoDBLedger | None:
-    table = runtime.storage_settings.decisions_table
-    return DynamoDBLedger(runtime.client("dynamodb"), table) if table else None
+    settings = runtime.storage_settings
+    table = settings.decisions_table
+    return DynamoDBLedger(runtime.client("dynamodb"), table, settings.decisions_ttl_days) if table else None
 
 
 def parse_age(text: str) -> timedelta:
