@@ -9,7 +9,8 @@ What is sent is a small JPEG per frame: Imagga's results do not improve past ~30
 side, and a small upload is faster and cheaper. An animation (GIF, WebP, APNG, AVIF sequence), a
 multi-page TIFF or a HEIF holding several images gives up to `max_frames` frames: always the
 first, the rest evenly spaced to the last. Frames are decoded one at a time; only the small JPEGs
-are kept. The stored object is never changed.
+are kept, each with the perceptual hash of the picture it holds (fingerprint.py). The stored object
+is never changed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """The moderation of one object: guard, pin, judge once, tag, then move to quarantine.
 
 Two steps with different guarantees. The verdict (read, categorize, decide, tag) runs once per
-upload: a redelivery reuses it and never calls Imagga again. The quarantine move runs on every
+upload: a redelivery reuses it and never calls Imagga again. Before Imagga, the content memory is
+asked (content_memory.py): a human's rejection of these bytes or of a picture like them, or
+Imagga's scores for these bytes, decide without a call. The quarantine move runs on every
 delivery until it is done: a copy and a delete that failed are retried, the verdict is not, and
 the status already written stays.
 

@@ -1,8 +1,12 @@
 # Benchmarks: figures, never timed assertions. Results go to docs/benchmarks.md.
-.PHONY: bench bench-cold-start
+.PHONY: bench bench-cold-start bench-memory
 bench: $(STAMP) $(RUNTIME_STAMP)
 	$(BIN)/python -m infra.bench.run
 
 ## bench-cold-start: only the cold-start table (the package under the runtime client, next to a floor); prints it
 bench-cold-start: $(STAMP) $(RUNTIME_STAMP)
 	$(BIN)/python -m infra.bench.cold_start
+
+## bench-memory: only the content memory's figures (Imagga calls and throughput, memory off and on); prints them
+bench-memory: $(STAMP)
+	$(BIN)/python -m infra.bench.memory

@@ -128,7 +128,8 @@ def purge_command(runtime: Runtime, location: str, version_id: str | None, older
     quarantined at the same key: your explicit choice, so that nothing stays readable behind a
     delete marker. With --version-id only that version goes, and only if its bytes are those the
     function judged (when the decisions ledger has the scan). Approvals of the deleted bytes are
-    revoked.
+    revoked, and each image is remembered as rejected in the ledger's table: uploaded again, under
+    any name or as a near-copy, it is quarantined without an Imagga call.
     """
     from .main import EXIT_SETUP, ExpectedError
 
