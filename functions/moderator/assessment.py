@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from .errors import ImaggaRejectedError
-from .imaging import UnsupportedImageError, prepare_frames
-from .model import Categorization, Reason, Status, Verdict
+from .imaging import PreparedFrames, UnsupportedImageError, prepare_frames
+from .model import Categorization, Match, Reason, Status, Verdict
 from .policy import decide
 from .settings import Settings
 
@@ -72,6 +72,10 @@ class Assessment:
     deciding_frame: int | None = None
     #: HTTP attempts for frames Imagga refused (a 400 is never retried: one each).
     refused_attempts: int = 0
+    #: When Imagga gave the scores decided here, if they came from the content memory (no call made).
+    reused_from: str | None = None
+    #: The rejected image this one is (the same bytes, or a near-copy), when that decided.
+    matched: Match | None = None
 
     @property
     def imagga_attempts(self) -> int:
@@ -105,26 +109,40 @@ def assess_size(size: int, settings: Settings) -> Assessment | None:
     return None
 
 
+def prepare_image(data: bytes, settings: Settings) -> PreparedFrames:
+    """The frames to send, each with its perceptual hash. Raises UnsupportedImageError for what cannot be sent."""
+    return prepare_frames(
+        data,
+        short_side=settings.resize_short_side,
+        max_pixels=settings.max_image_pixels,
+        max_frames=settings.animation_frames,
+    )
+
+
 def assess(data: bytes, categorizer: Categorizer, settings: Settings, deadline: Deadline | None = None) -> Assessment:
     """Judge the bytes, send the prepared frames to Imagga, decide. Raises for what a retry may fix.
 
     Every frame is prepared before the first call, so a broken or oversized frame costs no call.
-    Frames go one after another, each through the caller's limit on calls at once (`CallLimit`).
-    The verdict is the worst frame's. Once a frame is UNSAFE no later frame can change the verdict,
-    so the rest are not sent: the tags carry the scores of the first UNSAFE frame found.
     """
     early = assess_size(len(data), settings)
     if early is not None:
         return early
     try:
-        prepared = prepare_frames(
-            data,
-            short_side=settings.resize_short_side,
-            max_pixels=settings.max_image_pixels,
-            max_frames=settings.animation_frames,
-        )
+        prepared = prepare_image(data, settings)
     except UnsupportedImageError as exc:
         return unsupported(exc.reason, str(exc))
+    return categorize(prepared, categorizer, settings, deadline)
+
+
+def categorize(
+    prepared: PreparedFrames, categorizer: Categorizer, settings: Settings, deadline: Deadline | None = None
+) -> Assessment:
+    """Send the prepared frames to Imagga and decide.
+
+    Frames go one after another, each through the caller's limit on calls at once (`CallLimit`).
+    The verdict is the worst frame's. Once a frame is UNSAFE no later frame can change the verdict,
+    so the rest are not sent: the tags carry the scores of the first UNSAFE frame found.
+    """
     judged: list[FrameResult] = []
     refused: list[tuple[int, str]] = []
     for frame in prepared.frames:
@@ -137,7 +155,7 @@ def assess(data: bytes, categorizer: Categorizer, settings: Settings, deadline: 
         if judged[-1].verdict.status is Status.UNSAFE:
             break
     frames_sent, frame_count = len(judged) + len(refused), prepared.frame_count
-    worst = max(judged, key=_severity) if judged else None
+    worst = max(judged, key=severity) if judged else None
     if worst is not None and (worst.verdict.status is Status.UNSAFE or not refused):
         return Assessment(
             worst.verdict,
@@ -164,7 +182,7 @@ def assess(data: bytes, categorizer: Categorizer, settings: Settings, deadline: 
 _RANK = {Status.SAFE: 0, Status.REVIEW: 1, Status.UNSAFE: 2}
 
 
-def _severity(result: FrameResult) -> tuple[int, float, int]:
+def severity(result: FrameResult) -> tuple[int, float, int]:
     """Worse status first; within a status, the higher score of the label that decided; then the earlier frame."""
     verdict = result.verdict
     score = verdict.scores.get(verdict.deciding_label or "", 0.0)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
@@ -131,7 +132,8 @@ def _backfill(
     task: BackfillTask, record: SQSRecord, services: Services, deadline: Deadline | None, *, last_attempt: bool
 ) -> None:
     """One backfill task: wait while paused, skip what is moderated by now, else moderate at backfill priority."""
-    moderator = services.moderator
+    # A rescan asks Imagga afresh even for bytes whose scores the content memory holds.
+    moderator = replace(services.moderator, reuse_scores=False) if task.rescan else services.moderator
     logger.thread_safe_append_keys(backfill_source=task.source, backfill_run=task.run)
     try:
         # Before reading the image: while paused there is nothing to do. A recent look will do; taking

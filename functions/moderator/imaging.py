@@ -9,7 +9,8 @@ What is sent is a small JPEG per frame: Imagga's results do not improve past ~30
 side, and a small upload is faster and cheaper. An animation (GIF, WebP, APNG, AVIF sequence), a
 multi-page TIFF or a HEIF holding several images gives up to `max_frames` frames: always the
 first, the rest evenly spaced to the last. Frames are decoded one at a time; only the small JPEGs
-are kept. The stored object is never changed.
+are kept, each with the perceptual hash of the picture it holds (fingerprint.py). The stored object
+is never changed.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .fingerprint import difference_hash
 from .model import Reason
 
 if TYPE_CHECKING:
@@ -72,6 +74,8 @@ class PreparedImage:
     sent_size: tuple[int, int]
     #: Which frame of the image this is, from 0 (a still image has only frame 0).
     frame: int = 0
+    #: The frame's perceptual hash (fingerprint.py), None for a picture too plain to identify.
+    fingerprint: int | None = None
 
 
 @dataclass(frozen=True)
@@ -276,9 +280,12 @@ class _Frames:
         size = image.size
         if self.short_side == 0:
             if index == 0 and self.source_format in ORIGINALS_SENT_AS_IS:
+                from PIL import ImageOps
+
                 image.load()
                 mime = Image.MIME.get(self.source_format, "application/octet-stream")
-                return PreparedImage(self.data, mime, self.source_format, size, size)
+                seen = _to_rgb(_flat_mode(ImageOps.exif_transpose(image)))
+                return PreparedImage(self.data, mime, self.source_format, size, size, fingerprint=difference_hash(seen))
             return self._jpeg(index, size, short_side=None)
         return self._jpeg(index, size, short_side=self.short_side)
 
@@ -303,7 +310,15 @@ class _Frames:
         rgb = _to_rgb(_to_srgb(base, icc_profile))
         out = io.BytesIO()
         rgb.save(out, format="JPEG", quality=JPEG_QUALITY)
-        return PreparedImage(out.getvalue(), "image/jpeg", self.source_format, source_size, rgb.size, index)
+        return PreparedImage(
+            out.getvalue(),
+            "image/jpeg",
+            self.source_format,
+            source_size,
+            rgb.size,
+            index,
+            fingerprint=difference_hash(rgb),
+        )
 
 
 def _flat_mode(image: Image.Image) -> Image.Image:

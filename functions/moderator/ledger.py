@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .content_memory import RejectedImage
 from .errors import StorageAccessError, StorageError
+from .memory import DynamoDBContentMemory
 from .model import Action, Outcome
 from .observability import logger, record_error
 
@@ -99,8 +102,15 @@ class DynamoDBLedger:
             "reason": outcome.reason,
             "imagga_response": json.dumps(outcome.imagga_response) if outcome.imagga_response else None,
             "action_error": outcome.action_error,
+            # Content memory: when the scores decided here were obtained from Imagga (no call made now),
+            # and the rejected image a human's rejection came from (the same bytes, or a near-copy).
+            "reused_from": outcome.reused_from,
+            "matched_sha256": outcome.matched.sha256 if outcome.matched else None,
+            "matched_location": outcome.matched.location if outcome.matched else None,
         }
         item.update({name: {"S": str(value)} for name, value in optional.items() if value})
+        if outcome.matched is not None:
+            item["matched_distance"] = {"N": str(outcome.matched.distance)}
         return item
 
     def record_review(
@@ -136,6 +146,14 @@ class DynamoDBLedger:
             raise StorageError(f"recording the decision in {self._table} failed: {code}") from exc
         except BotoCoreError as exc:
             raise StorageError(f"recording the decision in {self._table} failed: {exc}") from exc
+
+    def memory(self) -> DynamoDBContentMemory:
+        """The content memory kept in this table: rejections last as long as the decisions."""
+        return DynamoDBContentMemory(self._client, self._table, rejection_days=self._ttl_seconds // DAY)
+
+    def remember_rejected(self, image: RejectedImage, index: Iterable[int]) -> None:
+        """A human rejected this image: remember it, so it and its near-copies are quarantined on sight."""
+        self.memory().remember_rejected(image, index)
 
     def decision(self, bucket: str, key: str, scanned_at: str) -> dict[str, Any] | None:
         """The item of one scan (as plain values), or None when the ledger does not know it."""

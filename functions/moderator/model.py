@@ -17,7 +17,7 @@ class Status(StrEnum):
 
 
 class Reason(StrEnum):
-    """Values of `moderation:reason` (only with UNSUPPORTED or ERROR)."""
+    """Values of `moderation:reason`: why an image is UNSUPPORTED or ERROR, or UNSAFE without Imagga."""
 
     EMPTY = "empty"
     TOO_LARGE = "too-large"
@@ -26,6 +26,10 @@ class Reason(StrEnum):
     TOO_MANY_FRAMES = "too-many-frames"
     UNDECODABLE = "undecodable"
     IMAGGA_REJECTED = "imagga-rejected"
+    #: UNSAFE: these very bytes were rejected by a human before (content memory).
+    REJECTED_BEFORE = "rejected-before"
+    #: UNSAFE: the picture is a near-copy of one a human rejected (perceptual hash, content memory).
+    MATCHES_REJECTED = "matches-rejected"
 
 
 class Action(StrEnum):
@@ -106,6 +110,17 @@ class Categorization:
 
 
 @dataclass(frozen=True)
+class Match:
+    """The rejected image an upload was found to be: the same bytes (distance 0) or a near-copy."""
+
+    sha256: str
+    #: Bits between the perceptual hashes; 0 for the very same bytes.
+    distance: int
+    #: `s3://bucket/key` where the rejected image was uploaded.
+    location: str
+
+
+@dataclass(frozen=True)
 class Verdict:
     status: Status
     scores: dict[str, float] = field(default_factory=dict)
@@ -151,6 +166,10 @@ class Outcome:
     frame_count: int | None = None
     #: The frame (from 0) whose scores decided the verdict and are in the tags.
     deciding_frame: int | None = None
+    #: When Imagga gave the scores that were reused for these bytes (content memory); None when asked now.
+    reused_from: str | None = None
+    #: The rejected image this upload is, when a human's rejection decided (content memory).
+    matched: Match | None = None
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -178,6 +197,10 @@ class Outcome:
             "frames_sent": self.frames_sent,
             "frame_count": self.frame_count,
             "deciding_frame": self.deciding_frame,
+            "reused_from": self.reused_from,
+            "matched_sha256": self.matched.sha256 if self.matched else None,
+            "matched_distance": self.matched.distance if self.matched else None,
+            "matched_location": self.matched.location if self.matched else None,
         }
 
     @classmethod
@@ -211,6 +234,8 @@ class Outcome:
             frames_sent=_opt_int(data.get("frames_sent")) or 0,
             frame_count=_opt_int(data.get("frame_count")),
             deciding_frame=_opt_int(data.get("deciding_frame")),
+            reused_from=_opt_str(data.get("reused_from")),
+            matched=_match(data),
         )
 
 
@@ -220,6 +245,13 @@ def _opt_str(value: object) -> str | None:
 
 def _opt_float(value: object) -> float | None:
     return None if value is None else float(Decimal(str(value)))
+
+
+def _match(data: dict[str, object]) -> Match | None:
+    sha256, distance = data.get("matched_sha256"), _opt_int(data.get("matched_distance"))
+    if not sha256 or distance is None:
+        return None
+    return Match(str(sha256), distance, str(data.get("matched_location") or ""))
 
 
 def _opt_int(value: object) -> int | None:

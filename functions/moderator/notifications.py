@@ -55,6 +55,18 @@ def event_detail(outcome: Outcome) -> dict[str, object]:
         "framesSent": data["frames_sent"],
         "frameCount": data["frame_count"],
         "decidingFrame": data["deciding_frame"],
+        # Content memory: when Imagga gave the scores reused for these bytes (no call made now), and
+        # the rejected image this one is (distance 0: the same bytes; more: a near-copy).
+        "reusedFrom": outcome.reused_from,
+        "matched": (
+            {
+                "sha256": outcome.matched.sha256,
+                "distance": outcome.matched.distance,
+                "location": outcome.matched.location,
+            }
+            if outcome.matched
+            else None
+        ),
     }
 
 

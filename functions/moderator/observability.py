@@ -84,6 +84,10 @@ MONTHLY_LIMIT_REMAINING = "ImaggaMonthlyLimitRemaining"
 TAGS_DROPPED = "TagsDropped"
 ERROR_METRIC = "Error{}"
 PUBLISH_FAILED = "PublishFailed"
+#: Content memory: uploads decided from Imagga's remembered scores (no call), and uploads found to be
+#: an image a human rejected (the same bytes or a near-copy; no call either).
+SCORES_REUSED = "ScoresReused"
+MATCHED_REJECTED = "MatchedRejected"
 #: An overwrite landed during a scan on an unversioned bucket and received the verdict (taken off again).
 VERDICT_ON_NEWER_UPLOAD = "VerdictOnNewerUpload"
 #: Time an Imagga call waited for a slot of the shared budget, by priority (ImaggaSlotWaitLive / ...Backfill).
@@ -125,6 +129,10 @@ def record_outcome(outcome: Outcome, *, count_verdict: bool = True) -> None:
     if outcome.tags_dropped:
         logger.warning("tag budget exceeded: some moderation tags were not written", extra=fields)
         _add(TAGS_DROPPED, MetricUnit.Count, outcome.tags_dropped)
+    if outcome.reused_from:
+        _add(SCORES_REUSED, MetricUnit.Count, 1)
+    if outcome.matched:
+        _add(MATCHED_REJECTED, MetricUnit.Count, 1)
     if outcome.imagga_attempts:
         _add(IMAGGA_CALLS, MetricUnit.Count, outcome.imagga_attempts)
         _add(IMAGGA_RETRIES, MetricUnit.Count, outcome.imagga_retries)

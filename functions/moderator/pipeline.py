@@ -1,7 +1,9 @@
 """The moderation of one object: guard, pin, judge once, tag, then move to quarantine.
 
 Two steps with different guarantees. The verdict (read, categorize, decide, tag) runs once per
-upload: a redelivery reuses it and never calls Imagga again. The quarantine move runs on every
+upload: a redelivery reuses it and never calls Imagga again. Before Imagga, the content memory is
+asked (content_memory.py): a human's rejection of these bytes or of a picture like them, or
+Imagga's scores for these bytes, decide without a call. The quarantine move runs on every
 delivery until it is done: a copy and a delete that failed are retried, the verdict is not, and
 the status already written stays.
 
@@ -19,7 +21,19 @@ from typing import Protocol
 
 from . import tags
 from .approvals import Approvals, NoApprovals
-from .assessment import Categorizer, Deadline, assess, assess_size
+from .assessment import Assessment, Categorizer, Deadline, assess_size, categorize, prepare_image, unsupported
+from .content_memory import (
+    ContentMemory,
+    NoMemory,
+    Recalled,
+    RememberedScores,
+    matches_rejected,
+    rejected_before,
+    rejected_since,
+    remembered_from,
+    replay,
+    scores_key,
+)
 from .errors import (
     BackfillDeferredError,
     ModeratorError,
@@ -27,9 +41,11 @@ from .errors import (
     ObjectGoneError,
     QuarantineIncompleteError,
 )
+from .fingerprint import closest
+from .imaging import UnsupportedImageError
 from .model import Action, ObjectRef, Outcome, SkipReason, Status, StoredObject, Verdict
 from .observability import logger, record_error, record_outcome, record_verdict_on_newer_upload
-from .settings import Settings
+from .settings import MEMORY_ON, Settings
 
 
 class Storage(Protocol):
@@ -91,6 +107,11 @@ class Moderator:
     once: Once = every_time
     approvals: Approvals = field(default_factory=NoApprovals)
     clock: Callable[[], str] = utc_now
+    #: What is remembered about content: Imagga's scores by bytes, the images humans rejected.
+    memory: ContentMemory = field(default_factory=NoMemory)
+    #: False to ask Imagga even for bytes whose scores are remembered (`backfill --rescan`); fresh
+    #: scores are still remembered, and human rejections still apply.
+    reuse_scores: bool = True
 
     def moderate(self, ref: ObjectRef, deadline: Deadline | None = None, *, last_attempt: bool = False) -> Outcome:
         """Moderate one object. Raises ModeratorError subclasses for the caller to retry."""
@@ -164,23 +185,35 @@ class Moderator:
     def _judge(self, obj: StoredObject, ref: ObjectRef, deadline: Deadline | None) -> Outcome:
         assessment = assess_size(obj.size, self.settings)  # judged from the HEAD: never downloaded
         sha256 = None
+        fresh: RememberedScores | None = None
         if assessment is None:
             data = self.storage.read(obj)
             sha256 = hashlib.sha256(data).hexdigest()
+            recalled = self.memory.recall(sha256, self._scores_key(sha256))
             approval = self.approvals.find(obj.bucket, obj.key, sha256)
-            if approval is not None:
+            if approval is not None and not rejected_since(recalled.rejected, approval.approved_at):
                 # A human released exactly these bytes: neither Imagga nor quarantine overrules that.
                 logger.info("approved by a human: not scanned", extra={"key": obj.key, "by": approval.approved_by})
                 return self._skipped(ref, SkipReason.APPROVED)
-            assessment = assess(data, self.categorizer, self.settings, deadline)
+            if approval is not None:
+                logger.info(
+                    "approval overruled: a human rejected these bytes after approving them here",
+                    extra={"key": obj.key, "approved_at": approval.approved_at},
+                )
+            assessment, fresh = self._assess(data, sha256, recalled, deadline)
         verdict, categorization = assessment.verdict, assessment.categorization
         if assessment.detail:
             logger.info(
                 "not categorized", extra={"key": obj.key, "reason": verdict.reason, "detail": assessment.detail}
             )
-        outcome = self._tag(obj, ref, verdict)
+        scanned_at = self.clock()
+        if fresh is not None:
+            # Kept before tagging: if the tagging fails, a retry of these bytes needs no second call.
+            # Obtained "at the scan": a later upload's ledger entry then names this scan by its time.
+            self.memory.remember_scores(replace(fresh, obtained_at=scanned_at))
+        outcome = self._tag(obj, ref, verdict, scanned_at=scanned_at)
         outcome.sha256 = sha256
-        if categorization is not None:
+        if categorization is not None and assessment.reused_from is None:
             outcome.imagga_response = categorization.raw
         # Each frame sent is one Imagga call: the totals cover them all; the frame fields say which decided.
         outcome.imagga_attempts = assessment.imagga_attempts
@@ -190,11 +223,82 @@ class Moderator:
         outcome.frames_sent = assessment.frames_sent
         outcome.frame_count = assessment.frame_count
         outcome.deciding_frame = assessment.deciding_frame
+        outcome.reused_from = assessment.reused_from
+        outcome.matched = assessment.matched
         return outcome
 
-    def _tag(self, obj: StoredObject, ref: ObjectRef, verdict: Verdict, *, confirm: bool = True) -> Outcome:
+    # --- content memory: the bytes' own history before Imagga ---------------------------------
+
+    @property
+    def _reusing_scores(self) -> bool:
+        return self.reuse_scores and self.settings.content_memory == MEMORY_ON
+
+    def _scores_key(self, sha256: str) -> str | None:
+        return scores_key(sha256, self.categorizer.categorizer, self.settings) if self._reusing_scores else None
+
+    def _assess(
+        self, data: bytes, sha256: str, recalled: Recalled, deadline: Deadline | None
+    ) -> tuple[Assessment, RememberedScores | None]:
+        """The verdict of bytes already read: a human's rejection of them, else a near-copy of a rejected
+        image, else Imagga's remembered scores under today's thresholds, else Imagga. With it, Imagga's
+        answer to remember (its time is set by the caller), when Imagga was asked."""
+        if recalled.rejected is not None:
+            return rejected_before(recalled.rejected), None
+        replayed = replay(recalled.scores, self.settings) if recalled.scores is not None else None
+        prepared = None
+        if replayed is not None and recalled.scores is not None:
+            fingerprints = recalled.scores.fingerprints
+        else:
+            try:
+                prepared = prepare_image(data, self.settings)
+            except UnsupportedImageError as exc:
+                return unsupported(exc.reason, str(exc)), None
+            fingerprints = tuple(f.fingerprint for f in prepared.frames if f.fingerprint is not None)
+        if replayed is None or replayed.verdict.status is not Status.UNSAFE:
+            # UNSAFE by its own scores already: which rejected image it resembles would change nothing.
+            match = self._near_copy(fingerprints)
+            if match is not None:
+                return match, None
+        if replayed is not None:
+            logger.info("scores reused: no Imagga call", extra={"sha256": sha256, "reused_from": replayed.reused_from})
+            return replayed, None
+        assert prepared is not None
+        assessment = categorize(prepared, self.categorizer, self.settings, deadline)
+        fresh = None
+        if self.settings.content_memory == MEMORY_ON:
+            fresh = remembered_from(assessment, prepared, sha256, self.settings, obtained_at="")
+        return assessment, fresh
+
+    def _near_copy(self, fingerprints: tuple[int, ...]) -> Assessment | None:
+        """The nearest rejected image within MATCH_DISTANCE bits whose rejection still stands."""
+        if not fingerprints:
+            return None
+        for sha256, bits in closest(fingerprints, ((c.sha256, c.fingerprint) for c in self.memory.near(fingerprints))):
+            try:
+                rejected = self.memory.rejected(sha256, with_preview=False)
+            except ModeratorError as exc:
+                logger.warning("rejected image unreadable: not matched", extra={"sha256": sha256, "error": str(exc)})
+                record_error("memory-unavailable")
+                continue
+            if rejected is not None:
+                logger.info(
+                    "near-copy of a rejected image",
+                    extra={"matched_sha256": sha256, "distance": bits, "matched_location": rejected.location},
+                )
+                return matches_rejected(rejected, bits)
+        return None
+
+    def _tag(
+        self,
+        obj: StoredObject,
+        ref: ObjectRef,
+        verdict: Verdict,
+        *,
+        confirm: bool = True,
+        scanned_at: str | None = None,
+    ) -> Outcome:
         """Tag first, then quarantine: the quarantined copy carries the verdict that put it there."""
-        scanned_at = self.clock()
+        scanned_at = scanned_at or self.clock()
         merged = tags.merge(self.storage.get_tags(obj), tags.verdict_tags(verdict, scanned_at))
         self.storage.put_tags(obj, merged.tags)
         if confirm and obj.version_id is None:

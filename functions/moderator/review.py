@@ -9,23 +9,33 @@ Release takes the same care as the quarantine move: the approval is recorded fir
 event the copy raises finds it), the exact quarantined version is copied back only if nothing
 took its original key meanwhile, and the quarantined copy is deleted only after that succeeded.
 A release that does not complete is undone: the copy removed, the approval revoked.
+
+A rejection (reject in place, purge) is remembered before the bytes are deleted: their SHA-256,
+where they were uploaded, who rejected them and when, their perceptual hashes and a small preview
+go to the content memory in the decisions ledger's table, so the same image uploaded again under
+any key, or a near-copy of it, is quarantined without asking Imagga (content_memory.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from . import tags
 from .approvals import Approval, Approvals
+from .content_memory import RejectedImage, rejection_of
 from .errors import ObjectChangedError, ObjectGoneError, PermanentError
 from .model import KeyVersion, ObjectRef, Status, StoredObject
 from .observability import logger
+from .settings import Settings
 
 
 class ReviewStorage(Protocol):
     def head(self, ref: ObjectRef) -> StoredObject: ...
+    def read(self, obj: StoredObject) -> bytes: ...
     def digest(self, obj: StoredObject) -> str: ...
     def get_tags(self, obj: StoredObject) -> dict[str, str]: ...
     def put_tags(self, obj: StoredObject, tags: dict[str, str]) -> None: ...
@@ -40,6 +50,7 @@ class ReviewLedger(Protocol):
         self, *, bucket: str, key: str, scanned_at: str, decision: str, reviewer: str, when: str, location: str | None
     ) -> None: ...
     def decision(self, bucket: str, key: str, scanned_at: str) -> Mapping[str, Any] | None: ...
+    def remember_rejected(self, image: RejectedImage, index: Iterable[int]) -> None: ...
 
 
 class OriginalKeyTakenError(PermanentError):
@@ -212,18 +223,20 @@ def purge(
     reviewer: str = "unknown",
     now: str = "",
     ledger: ReviewLedger | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Delete the one quarantined version the human reviewed. Returns the number of versions deleted (1).
 
     Recorded in the ledger as REJECTED against the scan that quarantined it (in `source_bucket`
-    when the quarantine is a bucket of its own); an approval of these bytes is revoked.
+    when the quarantine is a bucket of its own); an approval of these bytes is revoked; the image is
+    remembered as rejected (`settings`: how the function prepares images, for its perceptual hashes).
     """
     source_key = original_key(quarantined.key, quarantine_prefix)  # refuses keys outside the quarantine
     scanned_bucket = source_bucket or quarantined.bucket
     pinned = pin(
         storage, quarantined, sha256=sha256, ledger=ledger, scanned_bucket=scanned_bucket, scanned_key=source_key
     )
-    return _delete_pinned(storage, pinned, scanned_bucket, source_key, approvals, reviewer, now, ledger)
+    return _delete_pinned(storage, pinned, scanned_bucket, source_key, approvals, reviewer, now, ledger, settings)
 
 
 def purge_every_version(
@@ -237,6 +250,7 @@ def purge_every_version(
     reviewer: str = "unknown",
     now: str = "",
     ledger: ReviewLedger | None = None,
+    settings: Settings | None = None,
 ) -> int:
     """Every version and delete marker of a quarantined key, whoever's upload each was. Returns the count.
 
@@ -259,8 +273,10 @@ def purge_every_version(
             except ObjectGoneError:
                 continue
             scanned_at = storage.get_tags(obj).get(tags.SCANNED_AT)
+            digest = storage.digest(obj)
             if approvals is not None:
-                approvals.revoke(scanned_bucket, source_key, storage.digest(obj))
+                approvals.revoke(scanned_bucket, source_key, digest)
+            _remember_rejection(storage, ledger, obj, digest, scanned_bucket, source_key, reviewer, now, settings)
         if storage.delete_version(bucket, key, version.version_id):
             deleted += 1
             _record(ledger, scanned_bucket, source_key, scanned_at, REJECTED, reviewer, now, None)
@@ -276,10 +292,11 @@ def reject_in_place(
     sha256: str | None = None,
     approvals: Approvals | None = None,
     ledger: ReviewLedger | None = None,
+    settings: Settings | None = None,
 ) -> int:
-    """A `REVIEW` object left where it was, rejected: that version deleted, recorded as REJECTED."""
+    """A `REVIEW` object left where it was, rejected: that version deleted, recorded as REJECTED, remembered."""
     pinned = pin(storage, ref, sha256=sha256, ledger=ledger, scanned_bucket=ref.bucket, scanned_key=ref.key)
-    return _delete_pinned(storage, pinned, ref.bucket, ref.key, approvals, reviewer, now, ledger)
+    return _delete_pinned(storage, pinned, ref.bucket, ref.key, approvals, reviewer, now, ledger, settings)
 
 
 def _delete_pinned(
@@ -291,15 +308,54 @@ def _delete_pinned(
     reviewer: str,
     now: str,
     ledger: ReviewLedger | None,
+    settings: Settings | None,
 ) -> int:
     # Revoked first: if the delete then fails, the bytes stay but nothing lets them skip moderation.
     if approvals is not None:
         approvals.revoke(scanned_bucket, scanned_key, pinned.sha256)
+    # Remembered before the delete: once the bytes are gone, nothing could be learnt from them.
+    _remember_rejection(
+        storage, ledger, pinned.obj, pinned.sha256, scanned_bucket, scanned_key, reviewer, now, settings
+    )
     # The exact version; on an unversioned bucket, only if the ETag still matches (else it is someone else's).
     if not storage.delete(pinned.obj):
         raise StaleReviewError(f"{_describe(pinned.obj)} was overwritten meanwhile: nothing was deleted")
     _record(ledger, scanned_bucket, scanned_key, pinned.scanned_at, REJECTED, reviewer, now, None)
     return 1
+
+
+def _remember_rejection(
+    storage: ReviewStorage,
+    ledger: ReviewLedger | None,
+    obj: StoredObject,
+    sha256: str,
+    uploaded_bucket: str,
+    uploaded_key: str,
+    reviewer: str,
+    now: str,
+    settings: Settings | None,
+) -> None:
+    """Keep the rejected image in the content memory (the ledger's table): by its SHA-256 always, by its
+    perceptual hashes and with a preview when its bytes can be read and decoded."""
+    if ledger is None:
+        return
+    limits = settings or Settings()
+    data = storage.read(obj) if 0 < obj.size <= limits.max_image_bytes else None
+    if data is not None and hashlib.sha256(data).hexdigest() != sha256:
+        data = None  # not the bytes pinned (an overwrite on an unversioned bucket): their digest only
+    rejection = rejection_of(
+        sha256,
+        data,
+        location=f"s3://{uploaded_bucket}/{uploaded_key}",
+        rejected_by=reviewer,
+        rejected_at=now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        settings=limits,
+    )
+    ledger.remember_rejected(rejection.image, rejection.index)
+    logger.info(
+        "rejected image remembered",
+        extra={"sha256": sha256, "location": rejection.image.location, "hashes_indexed": len(rejection.index)},
+    )
 
 
 def _refuse_if_taken(storage: ReviewStorage, bucket: str, key: str) -> None:

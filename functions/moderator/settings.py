@@ -19,6 +19,9 @@ DEFAULT_ENDPOINT = "https://api.imagga.com/v2"
 MIB = 1024 * 1024
 UPLOAD_MODES = ("direct", "upload")
 MODES = ("enforce", "monitor")
+#: CONTENT_MEMORY: remember Imagga's scores and human rejections; only the rejections; nothing.
+MEMORY_ON, MEMORY_REJECTIONS, MEMORY_OFF = "on", "rejections", "off"
+MEMORY_MODES = (MEMORY_ON, MEMORY_REJECTIONS, MEMORY_OFF)
 #: Each frame is one Imagga call: more than this would let one upload hold the plan's few slots for minutes.
 MAX_ANIMATION_FRAMES = 50
 QUARANTINABLE = (Status.REVIEW, Status.UNSAFE, Status.UNSUPPORTED, Status.ERROR)
@@ -60,6 +63,12 @@ class Settings:
     #: How long a human approval lets the same bytes at the same key skip moderation (see approvals.py).
     approval_ttl_days: int = 30
     idempotency_expiry_seconds: int = 86_400
+    #: Content memory (kept in the decisions table): "on" reuses Imagga's scores for bytes already
+    #: categorized and quarantines images a human rejected (and near-copies of them); "rejections"
+    #: only the latter; "off" neither.
+    content_memory: str = MEMORY_ON
+    #: How long Imagga's scores for some bytes are reused.
+    verdict_memory_days: int = 30
     secret_max_age_seconds: int = 300
     event_bus_name: str | None = None
     alert_topic_arn: str | None = None
@@ -120,6 +129,8 @@ class Settings:
             idempotency_expiry_seconds=reader.number(
                 "IDEMPOTENCY_EXPIRY_SECONDS", defaults.idempotency_expiry_seconds, int, 60, 30 * 86_400
             ),
+            content_memory=reader.choice("CONTENT_MEMORY", defaults.content_memory, MEMORY_MODES),
+            verdict_memory_days=reader.number("VERDICT_MEMORY_DAYS", defaults.verdict_memory_days, int, 1, 3650),
             secret_max_age_seconds=reader.number(
                 "SECRET_MAX_AGE_SECONDS", defaults.secret_max_age_seconds, int, 0, 86_400
             ),

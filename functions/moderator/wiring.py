@@ -16,14 +16,16 @@ from .approvals import Approvals, DynamoDBApprovals, NoApprovals
 from .assessment import CallLimit, Categorizer
 from .budget import BudgetedCategorizer, SharedBudget
 from .budget_table import DynamoDBBudgetStore
+from .content_memory import ContentMemory, NoMemory
 from .credentials import CredentialsSource
 from .idempotency import IdempotentOnce
 from .imagga import ImaggaClient
 from .ledger import DynamoDBLedger
+from .memory import DynamoDBContentMemory
 from .notifications import EventBridgePublisher, Publisher, Publishers, SnsAlertPublisher
 from .pipeline import Moderator, every_time
 from .queues import Queues
-from .settings import Settings
+from .settings import MEMORY_OFF, Settings
 from .storage import S3Storage
 
 #: Bounded AWS calls: short connects, standard retries with backoff for throttling and 5xx.
@@ -111,6 +113,15 @@ def build_services(
     if settings.backfill_queue_url or settings.budget_table:
         # Backfill tasks arrive only where there is a budget; putting one back to wait needs SQS.
         queues = Queues(lambda: client("sqs", sqs_client))
+    memory: ContentMemory = NoMemory()
+    if settings.decisions_table and settings.content_memory != MEMORY_OFF:
+        # Kept in the decisions table: rejections as long as the decisions that made them.
+        memory = DynamoDBContentMemory(
+            dynamodb,
+            settings.decisions_table,
+            scores_days=settings.verdict_memory_days,
+            rejection_days=settings.decisions_ttl_days,
+        )
     moderator = Moderator(
         storage=S3Storage(client("s3", s3_client)),
         # One Imagga call at a time per instance, while the instance's other record reads and tags
@@ -120,6 +131,7 @@ def build_services(
         settings=settings,
         once=idempotency or every_time,
         approvals=approvals,
+        memory=memory,
     )
     return Services(
         settings=settings, moderator=moderator, imagga=imagga, idempotency=idempotency, budget=budget, queues=queues

@@ -1,5 +1,5 @@
 # Benchmarks: figures, never timed assertions. Results go to docs/benchmarks.md.
-.PHONY: bench bench-cold-start bench-budget
+.PHONY: bench bench-cold-start bench-budget bench-memory
 bench: $(STAMP) $(RUNTIME_STAMP)
 	$(BIN)/python -m infra.bench.run
 
@@ -10,3 +10,7 @@ bench-cold-start: $(STAMP) $(RUNTIME_STAMP)
 ## bench-budget: the one Imagga budget on the local stack (its cost to live uploads, Batch Operations three ways, live uploads during a backfill); prints the tables
 bench-budget: $(STAMP)
 	$(BIN)/python -m infra.bench.budget
+
+## bench-memory: only the content memory's figures (Imagga calls and throughput, memory off and on); prints them
+bench-memory: $(STAMP)
+	$(BIN)/python -m infra.bench.memory

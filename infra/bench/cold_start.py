@@ -173,7 +173,10 @@ def _message_for(stack: LocalStack, key: str, timeout: float = 20) -> dict[str, 
 
 
 def one_cold_start(stack: LocalStack, variant: Variant, image: bytes, number: int) -> None:
-    events = [_message_for(stack, stack.upload(f"cold-start/{number}-{i}.jpg", image)) for i in range(2)]
+    # Bytes never uploaded before (a few after the JPEG's end, which decoders ignore), as a new photo
+    # is: the content memory must not decide them from an earlier round's scores.
+    uploads = [image + f"cold-start {number}-{i}".encode() for i in range(2)]
+    events = [_message_for(stack, stack.upload(f"cold-start/{number}-{i}.jpg", data)) for i, data in enumerate(uploads)]
     env = template_function_environment(stack.function_env())
     with (
         RuntimeApi(stack.function_name, trace_daemon=True) as api,
@@ -268,8 +271,9 @@ def section(figures: dict[str, Any]) -> str:
         + f"\n\n{deployed}"
         + (f"\n\nFailed invocations: {'; '.join(failures)}" if failures else "")
         + f"\n\nThe image is a {figures['image_bytes'] / 2**20:.2f} MiB 12 MP JPEG, uploaded to moto and "
-        "announced on SQS; the function fetches the Imagga secret, reads, downscales and sends the image, tags it "
-        "and writes the idempotency record, the ledger entry and the EventBridge event, all to 127.0.0.1. Every "
+        "announced on SQS; the function fetches the Imagga secret, reads the image, asks the content memory "
+        "(nothing remembered: every upload's bytes are new), downscales and sends the image, tags it and writes "
+        "the idempotency record, Imagga's scores, the ledger entry and the EventBridge event, all to 127.0.0.1. Every "
         "process starts from files in the page cache; Lambda also downloads and unpacks the zip first."
     )
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from . import cold_start, micro, throughput
+from . import cold_start, memory, micro, throughput
 from .report import goal, machine, table
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,10 +156,13 @@ def main() -> None:
     print("throughput (about 6 minutes):", flush=True)
     setup = throughput.Setup(images=args.images, repeats=args.repeats)
     throughput_figures = throughput.run(setup)
+    print("content memory, off and on (about 5 minutes):", flush=True)
+    memory_figures = memory.run()
     cold_start_figures = cold_start.run(args.cold_start_rounds)
     sections = [
         f"# Benchmarks\n\nMachine: {machine()}. Reproduce with `make bench`.",
         throughput_section(throughput_figures, micro_figures),
+        memory.section(memory_figures),
         *micro_sections(micro_figures),
         cold_start.section(cold_start_figures),
     ]

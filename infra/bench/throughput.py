@@ -235,6 +235,9 @@ def run(setup: Setup | None = None, log: Callable[[str], None] = print) -> dict[
             "imagga_concurrency_limit": setup.limit,
             "register_demo_sample": False,
             "max_concurrency": setup.limit,
+            # Every repeat sends the same photographs: with the content memory on, the second would be
+            # decided from the first's scores. This table measures Imagga calls; memory.py the memory.
+            "env": {"CONTENT_MEMORY": "off"},
         }
         with LocalStack(**common) as stack:
             sizes = register(stack, photos)

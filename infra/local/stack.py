@@ -9,7 +9,8 @@ Provisioned like the SAM template (defaults read from `template.yaml`): a versio
 new objects under the incoming prefix are announced to an SQS queue; with `extra_buckets`, more
 buckets whose EventBridge notifications reach the same queue through one rule (the template's
 `ExistingBucketNames`); the backfill queue; the dead-letter queue both queues redrive to; the
-idempotency table; the Imagga budget's table; a Secrets Manager secret holding the emulator's
+idempotency table; the decisions table (which also holds the content memory); the Imagga
+budget's table; a Secrets Manager secret holding the emulator's
 credentials. The function runs in this process, fed by two event source mappings (the live queue
 and the backfill queue, `max_concurrency` pollers each, as the template's two SQS events): each
 poller thread is one "container" with its own `build_services(...)`, and calls
@@ -264,6 +265,9 @@ class LocalStack:
             "MAX_RECEIVE_COUNT": str(self.max_receive_count),
             "BUCKET_NAME": self.bucket,
             "INCOMING_PREFIX": self.incoming_prefix,
+            # The content memory, kept in the decisions table as the template deploys it.
+            "CONTENT_MEMORY": self.defaults.content_memory,
+            "VERDICT_MEMORY_DAYS": str(self.defaults.verdict_memory_days),
         }
         if self.idempotency_table:
             env["IDEMPOTENCY_TABLE"] = self.idempotency_table

@@ -34,6 +34,9 @@ class TemplateDefaults:
     batch_size: int
     max_concurrency: int
     max_receive_count: int
+    #: CONTENT_MEMORY and VERDICT_MEMORY_DAYS, as the deployed function gets them.
+    content_memory: str
+    verdict_memory_days: int
 
     @property
     def visibility_timeout(self) -> int:
@@ -66,4 +69,6 @@ def template_defaults(path: Path = TEMPLATE) -> TemplateDefaults:
         batch_size=int(default("BatchSize")),
         max_concurrency=int(default("ImaggaMaxConcurrency")),
         max_receive_count=int(default("MaxReceiveCount")),
+        content_memory=str(default("ContentMemory")),
+        verdict_memory_days=int(default("VerdictMemoryDays")),
     )

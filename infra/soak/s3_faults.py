@@ -1,4 +1,5 @@
-"""S3 throttling and 500s for the function's S3 client, injected with botocore's `before-send` event.
+"""S3 throttling and 500s for the function's S3 client, and latency for any of its clients, injected
+with botocore's `before-send` event.
 
 A handler registered on `before-send.s3` may answer instead of the network: botocore then parses
 that answer like a real one, so its standard retry mode backs off and retries (SlowDown is a
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from typing import Any
 
@@ -69,3 +71,26 @@ class S3Faults:
         ).encode()
         headers = {"Content-Type": "application/xml", "x-amz-request-id": "SOAKFAULT"}
         return AWSResponse(request.url, status, headers, _Body(body))
+
+
+class Latency:
+    """A fixed delay before every request of some services' clients, like a network round trip.
+
+    The local emulators answer in about a millisecond; AWS's in-region DynamoDB takes a few. Pass
+    `attach` as the stack's `function_client_hook` (or call it from one) to see what that costs.
+    """
+
+    def __init__(self, seconds: float, services: tuple[str, ...] = ("dynamodb",)) -> None:
+        self.seconds = seconds
+        self.services = services
+        self.delayed = 0
+        self._lock = threading.Lock()
+
+    def attach(self, service: str, client: Any) -> None:
+        if service in self.services and self.seconds > 0:
+            client.meta.events.register(f"before-send.{service}", self._wait)
+
+    def _wait(self, **_: Any) -> None:
+        with self._lock:
+            self.delayed += 1
+        time.sleep(self.seconds)

@@ -38,7 +38,11 @@ def seed_for_one_success_then_failures(attempts: int) -> int:
 
 @pytest.fixture
 def services(stack: LocalStack) -> Any:
-    settings = replace(stack.settings(), idempotency_table=None, backfill_queue_url=None, budget_table=None)
+    # Every run must reach Imagga: the emulator's seeded faults are drawn per request, and the same
+    # bytes scored by an earlier run would otherwise be decided from the content memory.
+    settings = replace(
+        stack.settings(), idempotency_table=None, backfill_queue_url=None, budget_table=None, content_memory="off"
+    )
     return build_services(
         settings,
         s3_client=stack.boto3_client("s3"),

@@ -59,8 +59,8 @@ def test_purge_sends_s3_to_the_common_endpoint_and_dynamodb_to_its_own(
     key = f"{stack.quarantine_prefix}{stack.incoming_prefix}{uuid.uuid4().hex[:8]}/old.png"
     s3 = stack.boto3_client("s3")
     s3.put_object(Bucket=stack.bucket, Key=key, Body=b"x", Tagging=as_tagging({"moderation:scanned-at": SCANNED_AT}))
-    # (the purge revokes any approval of the bytes, then records the decision)
-    for operation in ("DeleteItem", "UpdateItem"):
+    # (the purge revokes any approval of the bytes, remembers them as rejected, then records the decision)
+    for operation in ("DeleteItem", "PutItem", "UpdateItem"):
         httpserver.expect_request(
             "/", method="POST", headers={"X-Amz-Target": f"DynamoDB_20120810.{operation}"}
         ).respond_with_data("{}", content_type="application/x-amz-json-1.0")
@@ -77,7 +77,7 @@ def test_purge_sends_s3_to_the_common_endpoint_and_dynamodb_to_its_own(
     assert result.exit_code == 0, result.output
     assert versions_of(stack, key) == []
     targets = [request.headers["X-Amz-Target"] for request, _response in httpserver.log]
-    assert targets == ["DynamoDB_20120810.DeleteItem", "DynamoDB_20120810.UpdateItem"]
+    assert targets == ["DynamoDB_20120810.DeleteItem", "DynamoDB_20120810.PutItem", "DynamoDB_20120810.UpdateItem"]
     assert {request.get_json(force=True)["TableName"] for request, _response in httpserver.log} == {
         "decisions-elsewhere"
     }

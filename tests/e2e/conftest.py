@@ -11,11 +11,14 @@ Reuse them from other test folders with `pytest_plugins = ["tests.e2e.conftest"]
   another categorizer...) on the same backend; every stack it made is stopped after the test.
 - `wait_until`: a bounded wait that fails the test with what it waited for.
 - `samples`: the sample photographs and the demo unsafe sample, by file name.
+- `new_bytes(data)`: the same picture in bytes no test uploaded before (the content memory
+  remembers Imagga's scores by bytes: a test that counts Imagga calls on the shared stack uses them).
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,11 @@ def make_stack(backend: str, request: pytest.FixtureRequest) -> Iterator[Callabl
 @pytest.fixture(scope="session")
 def samples() -> dict[str, bytes]:
     return {path.name: path.read_bytes() for path in sorted(Path(SAMPLES).iterdir()) if path.suffix != ".md"}
+
+
+def new_bytes(data: bytes) -> bytes:
+    """The same picture, other bytes: a few bytes after the image's end marker, which decoders ignore."""
+    return data + b"\0" + uuid.uuid4().hex.encode()
 
 
 def _wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -14,11 +14,10 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 
 
-#: What the object uploaded twice costs, by emulator: moto's events name no version, S3's (and LocalStack's) do.
-TWICE = {
-    "moto": "2 S3 events and 2 versions; 1 Imagga call(s), 1 of 2 versions tagged. Why: moto's events name no version",
-    "localstack": "2 S3 events and 2 versions; 2 Imagga call(s), 2 of 2 versions tagged. Why: each event names its own",
-}
+#: What the object uploaded twice costs, on either emulator: one call, both versions tagged, thanks to the memory.
+TWICE = (
+    "2 S3 events and 2 versions; 1 Imagga call(s), 2 of 2 versions tagged. Why: the second version has the same bytes"
+)
 
 
 def test_demo_exits_zero_and_prints_every_verdict_in_its_table(backend: str) -> None:
@@ -46,6 +45,12 @@ def test_demo_exits_zero_and_prints_every_verdict_in_its_table(backend: str) -> 
     assert "SAFE" in rows["holiday photos/café + ünïcode #1.jpg"]
     assert all(rows[name].endswith("ok") for name in ("astronaut.jpg", "coffee.jpg", "chelsea.jpg"))
     assert "aws --endpoint-url http://127.0.0.1:" in done.stdout
-    # AND it says what the object uploaded twice cost on this emulator, and why
-    assert TWICE[backend] in done.stdout
+    # AND it says what the object uploaded twice cost, and why: the content memory
+    assert TWICE in done.stdout
+    # AND the purged unsafe sample came back, renamed and as a near-copy, quarantined without a call
+    assert "UNSAFE" in rows["renamed/holiday.png"] and "reason=rejected-before" in rows["renamed/holiday.png"]
+    assert "quarantine/incoming/renamed/holiday.png" in rows["renamed/holiday.png"]
+    assert "reason=matches-rejected" in rows["renamed/smaller-copy.png"]
+    assert rows["renamed/smaller-copy.png"].endswith("ok")
+    assert "Imagga calls for these two: 0." in done.stdout
     assert "All expectations met." in done.stdout

@@ -8,6 +8,7 @@ from urllib.parse import unquote_plus
 
 import pytest
 from infra.local.stack import LocalStack
+from tests.e2e.conftest import FAST_IMAGGA_ENV, new_bytes
 
 pytestmark = pytest.mark.e2e
 
@@ -97,8 +98,9 @@ def test_imagga_outage_followed_by_recovery_ends_with_every_object_tagged(
 def test_duplicate_delivery_costs_no_second_imagga_call_with_idempotency_on(
     stack: LocalStack, samples: dict[str, bytes], wait_until: Any
 ) -> None:
-    # GIVEN an uploaded photo already moderated once
-    key = stack.upload("dup/coffee.jpg", samples["coffee.jpg"])
+    # GIVEN an uploaded photo (bytes never seen before) already moderated once
+    photo = new_bytes(samples["coffee.jpg"])
+    key = stack.upload("dup/coffee.jpg", photo)
     stack.wait_for_status([key], timeout=VERDICT_WAIT)
     body = wait_until(lambda: stack.notification_for(key), VERDICT_WAIT, "the first delivery to be recorded")
 
@@ -107,15 +109,16 @@ def test_duplicate_delivery_costs_no_second_imagga_call_with_idempotency_on(
 
     # THEN the function handles it successfully without calling Imagga again
     wait_until(lambda: _handled(stack, message_id), VERDICT_WAIT, "the duplicate delivery to be handled")
-    assert stack.imagga_calls_for(samples["coffee.jpg"]) == 1
+    assert stack.imagga_calls_for(photo) == 1
     assert stack.object_status(key).status == "SAFE"
 
 
 def test_duplicate_delivery_is_categorized_again_when_idempotency_is_off(
     make_stack: Any, samples: dict[str, bytes], wait_until: Any
 ) -> None:
-    # GIVEN a stack without the idempotency table, and a photo moderated once
-    stack = make_stack(idempotency=False)
+    # GIVEN a stack without the idempotency table (nor the content memory, which would save the
+    # call too: see test_content_memory.py), and a photo moderated once
+    stack = make_stack(idempotency=False, env={**FAST_IMAGGA_ENV, "CONTENT_MEMORY": "off"})
     assert "IDEMPOTENCY_TABLE" not in stack.function_env()
     key = stack.upload("dup/coffee.jpg", samples["coffee.jpg"])
     stack.wait_for_status([key], timeout=VERDICT_WAIT)

@@ -103,6 +103,9 @@ def test_a_quarantined_image_is_announced_on_the_bus_with_the_whole_contract(
         "framesSent": 1,
         "frameCount": 1,
         "decidingFrame": 0,
+        # Imagga was asked now, and the image is no rejected one.
+        "reusedFrom": None,
+        "matched": None,
     }
     assert (
         detail["scannedAt"] == tags_of(s3, versioned_bucket, "quarantine/incoming/beach.jpg")["moderation:scanned-at"]

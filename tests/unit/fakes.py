@@ -10,14 +10,16 @@ import hashlib
 import io
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image
 
 from moderator.approvals import Approval
 from moderator.budget import BudgetState, Lease, Quota
+from moderator.content_memory import Candidate, Recalled, RejectedImage, RememberedScores
 from moderator.errors import ModeratorError, ObjectChangedError, ObjectGoneError
+from moderator.fingerprint import parts
 from moderator.model import Categorization, KeyVersion, ObjectRef, Outcome, StoredObject
 
 
@@ -303,3 +305,49 @@ class InMemoryBudgetStore:
         with self._lock:
             current = self.state
             self.state = BudgetState(current.version + 1, current.holders, current.waiting, quota)
+
+
+class FakeMemory:
+    """The content memory in dicts: scores by key, rejected images by SHA-256, an exact-part index.
+
+    Candidates are found the way the DynamoDB adapter finds them: by an exact 16-bit part.
+    """
+
+    def __init__(self) -> None:
+        self.scores: dict[str, RememberedScores] = {}
+        self.rejections: dict[str, RejectedImage] = {}
+        self.index: dict[tuple[int, int], set[tuple[str, int]]] = {}
+        self.calls: list[str] = []
+        #: Set to make every read fail as an unreachable table would (the adapter then answers "nothing").
+        self.unreadable = False
+
+    def recall(self, sha256: str, scores_key: str | None) -> Recalled:
+        self.calls.append("recall")
+        if self.unreadable:
+            return Recalled()
+        return Recalled(self.scores.get(scores_key) if scores_key else None, self.rejections.get(sha256))
+
+    def rejected(self, sha256: str, *, with_preview: bool = True) -> RejectedImage | None:
+        self.calls.append("rejected")
+        return None if self.unreadable else self.rejections.get(sha256)
+
+    def near(self, fingerprints: Sequence[int]) -> list[Candidate]:
+        self.calls.append("near")
+        if self.unreadable:
+            return []
+        found = {entry for value in fingerprints for entry in self._entries(value)}
+        return [Candidate(sha256, value) for sha256, value in sorted(found)]
+
+    def _entries(self, value: int) -> set[tuple[str, int]]:
+        return {entry for slot in enumerate(parts(value)) for entry in self.index.get(slot, set())}
+
+    def remember_scores(self, scores: RememberedScores) -> None:
+        self.calls.append("remember_scores")
+        self.scores[scores.key] = scores
+
+    def remember_rejected(self, image: RejectedImage, index: Iterable[int]) -> None:
+        self.calls.append("remember_rejected")
+        self.rejections[image.sha256] = image
+        for value in index:
+            for slot in enumerate(parts(value)):
+                self.index.setdefault(slot, set()).add((image.sha256, value))

@@ -86,7 +86,11 @@ class BatchJobTarget:
     help="Moderate from this machine, --concurrency Imagga calls at once: for buckets no stack moderates "
     "(they add to any stack's calls on the same Imagga account).",
 )
-@click.option("--rescan", is_flag=True, help="Moderate objects that already carry a status too.")
+@click.option(
+    "--rescan",
+    is_flag=True,
+    help="Moderate objects that already carry a status too, asking Imagga afresh (remembered scores are not reused).",
+)
 @click.option("--dry-run", is_flag=True, help="Count what would be sent; change nothing.")
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 32), help="With --local.")
 @click.option(
@@ -234,7 +238,12 @@ def _here(
     if not dry_run:
         # Twice the workers, `concurrency` Imagga calls at once: S3 reads, downscaling and tagging
         # overlap the calls instead of holding one of the plan's few slots idle.
-        moderator = replace(runtime.services.moderator, categorizer=CallLimit(runtime.imagga, concurrency))
+        # A rescan asks Imagga again even for bytes whose scores are remembered (and remembers the new ones).
+        moderator = replace(
+            runtime.services.moderator,
+            categorizer=CallLimit(runtime.imagga, concurrency),
+            reuse_scores=not rescan,
+        )
     with _progress_and_stop() as (show, stop):
         report = run_backfill(
             runtime.storage.list_objects(target.bucket, target.key),

@@ -128,7 +128,8 @@ def purge_command(runtime: Runtime, location: str, version_id: str | None, older
     quarantined at the same key: your explicit choice, so that nothing stays readable behind a
     delete marker. With --version-id only that version goes, and only if its bytes are those the
     function judged (when the decisions ledger has the scan). Approvals of the deleted bytes are
-    revoked.
+    revoked, and each image is remembered as rejected in the ledger's table: uploaded again, under
+    any name or as a near-copy, it is quarantined without an Imagga call.
     """
     from .main import EXIT_SETUP, ExpectedError
 
@@ -168,6 +169,7 @@ def purge_command(runtime: Runtime, location: str, version_id: str | None, older
         "reviewer": reviewer,
         "now": now,
         "ledger": ledger,
+        "settings": settings,
     }
     if version_id:
         deleted = purge(runtime.storage, ObjectRef(bucket, key, version_id), **common)
@@ -177,8 +179,9 @@ def purge_command(runtime: Runtime, location: str, version_id: str | None, older
 
 
 def _ledger(runtime: Runtime) -> DynamoDBLedger | None:
-    table = runtime.storage_settings.decisions_table
-    return DynamoDBLedger(runtime.client("dynamodb"), table) if table else None
+    settings = runtime.storage_settings
+    table = settings.decisions_table
+    return DynamoDBLedger(runtime.client("dynamodb"), table, settings.decisions_ttl_days) if table else None
 
 
 def parse_age(text: str) -> timedelta:
