@@ -201,11 +201,20 @@ class Outcome:
             frames_sent=_opt_int(data.get("frames_sent")) or 0,
             frame_count=_opt_int(data.get("frame_count")),
             deciding_frame=_opt_int(data.get("deciding_frame")),
+            # What the verdict cost at Imagga: the first delivery reports it (metrics, ledger) from here.
+            imagga_attempts=_opt_int(data.get("imagga_attempts")) or 0,
+            imagga_retries=_opt_int(data.get("imagga_retries")) or 0,
+            imagga_latency_ms=_opt_float(data.get("imagga_latency_ms")),
+            monthly_limit_remaining=_opt_int(data.get("monthly_limit_remaining")),
         )
 
 
 def _opt_str(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_float(value: object) -> float | None:
+    return None if value is None else float(Decimal(str(value)))
 
 
 def _opt_int(value: object) -> int | None:
