@@ -189,18 +189,18 @@ class ReviewService:
 
     # --- pages ------------------------------------------------------------------------------
 
-    def needs_review(self, query: ListQuery) -> Page:
+    def needs_review(self, query: ListQuery | None = None) -> Page:
         """`REVIEW` decisions from the ledger's status index, newest first, each checked for its object."""
         if self.optional_ledger() is None:
             raise NotConfiguredError("no decisions ledger: set DECISIONS_TABLE to the stack's decisions table")
-        return self.lists().needs_review(query)
+        return self.lists().needs_review(query or ListQuery())
 
-    def quarantine(self, query: ListQuery) -> Page:
+    def quarantine(self, query: ListQuery | None = None) -> Page:
         """Every object version under the quarantine prefix, newest first.
 
         Versions, not keys: two uploads quarantined at the same key are two images to decide on.
         """
-        return self.lists().quarantine(query)
+        return self.lists().quarantine(query or ListQuery())
 
     def overview(self) -> Overview:
         """The last 30 days from the ledger's day index, what waits for a decision, and the queues."""
