@@ -7,11 +7,12 @@ REVIEW_ALLOWED_HOSTS ?=
 
 .PHONY: review screenshots
 
-## review: the review page on http://127.0.0.1:8080 with your AWS credentials (BUCKET=..., ENDPOINT_URL=... for the local stack)
+## review: the review page on http://127.0.0.1:8080 with your AWS credentials (BUCKET=..., STACK_NAME=... for the queues, ENDPOINT_URL=... for the local stack)
 review: $(STAMP)
 	$(BIN)/python -m moderator review --host $(REVIEW_HOST) --port $(REVIEW_PORT) \
 		$(foreach name,$(REVIEW_ALLOWED_HOSTS),--allowed-host $(name)) \
-		$(if $(BUCKET),--bucket $(BUCKET)) $(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
+		$(if $(BUCKET),--bucket $(BUCKET)) $(if $(STACK_NAME),--stack-name $(STACK_NAME)) \
+		$(if $(ENDPOINT_URL),--endpoint-url $(ENDPOINT_URL))
 
 ## screenshots: run the browser tests and keep their screenshots in docs/screenshots/
 screenshots: $(STAMP) | $(CHROMIUM)

@@ -175,7 +175,10 @@ def prepare_frames(data: bytes, *, short_side: int, max_pixels: int, max_frames:
             detail = f"starts like a {signature.name} file but its header cannot be read"
             raise UnsupportedImageError(Reason.UNDECODABLE, detail) from exc
         except Image.DecompressionBombError as exc:
-            raise UnsupportedImageError(Reason.TOO_MANY_PIXELS, str(exc)) from exc
+            # Pillow names its own guard (twice its MAX_IMAGE_PIXELS); the limit that applies is ours.
+            raise UnsupportedImageError(
+                Reason.TOO_MANY_PIXELS, f"the image is over the limit of {max_pixels:,} pixels"
+            ) from exc
         except (OSError, SyntaxError, ValueError, EOFError, RuntimeError) as exc:
             raise UnsupportedImageError(Reason.UNDECODABLE, f"cannot read the image header: {exc}") from exc
         with image:
@@ -249,7 +252,7 @@ class _Frames:
         if width * height * (last + 1) > budget:
             raise UnsupportedImageError(
                 Reason.TOO_MANY_PIXELS,
-                f"{last + 1} frames of {width}x{height} to decode are over the limit of {budget} pixels "
+                f"{last + 1} frames of {width}x{height} to decode are over the limit of {budget:,} pixels "
                 "for an animation (ANIMATION_FRAMES=1 checks the first frame only)",
             )
         return range(last + 1)
@@ -260,7 +263,7 @@ class _Frames:
         if width * height > self.max_pixels:
             which = "" if index == 0 else f"frame {index}: "
             raise UnsupportedImageError(
-                Reason.TOO_MANY_PIXELS, f"{which}{width}x{height} is over the limit of {self.max_pixels} pixels"
+                Reason.TOO_MANY_PIXELS, f"{which}{width}x{height} is over the limit of {self.max_pixels:,} pixels"
             )
 
     def _count_decoded(self, index: int) -> None:
@@ -270,7 +273,7 @@ class _Frames:
         budget = ANIMATION_PIXELS_FACTOR * self.max_pixels
         if self.decoded_pixels > budget:
             raise UnsupportedImageError(
-                Reason.TOO_MANY_PIXELS, f"frames up to {index} are over the limit of {budget} pixels for an animation"
+                Reason.TOO_MANY_PIXELS, f"frames up to {index} are over the limit of {budget:,} pixels for an animation"
             )
 
     def _prepare_frame(self, index: int) -> PreparedImage:

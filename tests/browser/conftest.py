@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,9 @@ from moto.server import ThreadedMotoServer
 from PIL import Image
 from werkzeug.serving import make_server
 
-from moderator.cli.review_cmd import review_service
+from moderator.cli.review_cmd import review_service, stack_queues
 from moderator.cli.runtime import Runtime
-from moderator.ledger import table_definition
+from moderator.ledger import decision_id, table_definition
 from moderator.model import ObjectRef, Outcome
 from moderator.settings import Settings
 from moderator.web.app import create_app
@@ -108,6 +108,18 @@ class Stack:
         items = self.dynamodb.scan(TableName=self.table)["Items"]
         return [i for i in items if i["kind"]["S"] == "decision" and i["object_key"]["S"] == key]
 
+    def annotate(self, outcome: Outcome, **attributes: dict[str, str]) -> None:
+        """Add typed attributes to the ledger item of a scan (as another writer of the ledger would)."""
+        names = {f"#a{n}": name for n, name in enumerate(attributes)}
+        values = {f":v{n}": value for n, value in enumerate(attributes.values())}
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"id": {"S": decision_id(self.bucket, outcome.ref.key, str(outcome.scanned_at))}},
+            UpdateExpression="SET " + ", ".join(f"#a{n} = :v{n}" for n in range(len(attributes))),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
 
 @pytest.fixture
 def stack(moto_endpoint: str, imagga: FakeImagga, monkeypatch: pytest.MonkeyPatch) -> Stack:
@@ -152,6 +164,24 @@ def review_app(stack: Stack) -> Iterator[RunningApp]:
     app = create_app(review_service(runtime, stack.bucket, page_size=5))
     for url in serve(app):
         yield RunningApp(url, runtime)
+
+
+@pytest.fixture
+def make_app(stack: Stack) -> Iterator[Callable[..., RunningApp]]:
+    """Review pages of the stack's bucket with options of their own (page size, content memory, queues, env)."""
+    running: list[Iterator[str]] = []
+
+    def build(page_size: int = 5, memory: Any = None, stack_name: str | None = None, **env: str) -> RunningApp:
+        runtime = Runtime(endpoint_url=stack.endpoint, region=REGION, env={**stack.env, **env})
+        queues = stack_queues(runtime, stack_name, None, None)  # as `review --stack-name` reads them
+        service = review_service(runtime, stack.bucket, page_size=page_size, memory=memory, queues=queues)
+        server = serve(create_app(service))
+        running.append(server)
+        return RunningApp(next(server), runtime)
+
+    yield build
+    for server in running:
+        next(server, None)  # shuts it down
 
 
 @pytest.fixture(scope="module")

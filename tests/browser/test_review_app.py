@@ -5,11 +5,14 @@ Flask's test client against the moto server, the same app and service as in the 
 
 from __future__ import annotations
 
+import io
 import re
 import socket
+import struct
 import subprocess
 import sys
 import threading
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +27,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug.serving import make_server
 
 from moderator.cli.main import cli as moderator_cli
-from moderator.cli.review_cmd import review_service
+from moderator.cli.review_cmd import review_service, stack_queues
 from moderator.cli.runtime import Runtime
 from moderator.web.app import BeyondLoopbackError, create_app
 from moderator.web.service import ReviewService
@@ -429,7 +432,7 @@ def test_approving_with_a_stale_view_is_refused_and_moves_nothing(
 ) -> None:
     # GIVEN the quarantine page as the moderator saw it, and then other bytes put at the quarantined key
     page = client.get("/quarantine").get_data(as_text=True)
-    (token,) = re.findall(r'name="csrf_token" value="([^"]+)"', page)
+    (token,) = set(re.findall(r'name="csrf_token" value="([^"]+)"', page))
     fields = dict(re.findall(r'<input type="hidden" name="(bucket|key|etag|sha256)" value="([^"]*)"', page))
     stack.s3.put_object(Bucket=stack.bucket, Key=quarantined, Body=jpeg_bytes(color=BLUE))
 
@@ -445,3 +448,187 @@ def test_approving_with_a_stale_view_is_refused_and_moves_nothing(
     assert "Changed since you looked" in _text(response)
     assert stack.keys() == [quarantined]
     assert [i for i in stack.dynamodb.scan(TableName=stack.table)["Items"] if i["kind"]["S"] == "approval"] == []
+
+
+# --- a moderator's day: pages, bulk and dismissals without a browser ------------------------------------
+
+
+def _token(client: FlaskClient, path: str = "/quarantine") -> str:
+    (token,) = set(re.findall(r'name="csrf_token" value="([^"]+)"', client.get(path).get_data(as_text=True)))
+    return token
+
+
+def test_head_is_answered_like_get_on_every_page(stack: Stack, quarantined: str, client: FlaskClient) -> None:
+    # GIVEN the review page with a quarantined image, and the address of its thumbnail
+    html = client.get("/quarantine").get_data(as_text=True)
+    thumbnail = re.findall(r'<img src="([^"]+)"', html)[0].replace("&amp;", "&")
+    reject = re.findall(r'href="(/reject\?[^"]+)"', html)[0].replace("&amp;", "&")
+    pages = ["/", "/check", "/review", "/quarantine", "/quarantine?page=garbage", thumbnail, reject, "/favicon.ico"]
+    pages.append("/static/review.css")
+
+    # WHEN each is asked for with GET and with HEAD
+    answers = {path: (client.get(path), client.head(path)) for path in pages}
+
+    # THEN HEAD gets GET's status and headers, and no body
+    for path, (get, head) in answers.items():
+        assert get.status_code in (200, 301), (path, get.status_code)
+        assert (head.status_code, head.mimetype) == (get.status_code, get.mimetype), path
+        assert head.data == b"", path
+        assert head.headers["Content-Security-Policy"] == get.headers["Content-Security-Policy"], path
+
+
+def test_the_favicon_is_the_pages_own(client: FlaskClient) -> None:
+    # GIVEN a browser that asks for /favicon.ico, and one that reads the page's icon link
+    ico = client.get("/favicon.ico")
+    page = client.get("/check").get_data(as_text=True)
+    (link,) = re.findall(r'<link rel="icon" href="([^"]+)"', page)
+
+    # WHEN each follows where it is sent / THEN both get the same SVG icon from the page itself
+    assert ico.status_code == 301 and ico.headers["Location"].endswith(link)
+    icon = client.get(link)
+    assert (icon.status_code, icon.mimetype) == (200, "image/svg+xml")
+    assert icon.data.startswith(b"<svg")
+
+
+def test_dismissing_a_review_object_that_is_still_there_is_refused(stack: Stack, client: FlaskClient) -> None:
+    # GIVEN a REVIEW object left in place and still there
+    stack.imagga.answer_for_colour(BLUE, {"nsfw": 3.0, "underwear": 70.0, "safe": 27.0})
+    outcome = stack.upload_and_moderate("uploads/maybe.jpg", jpeg_bytes(color=BLUE))
+    token = _token(client, "/review")
+
+    # WHEN a dismissal is posted for it (to hide it from review without a decision)
+    response = client.post(
+        "/dismiss",
+        data={
+            "csrf_token": token,
+            "bucket": stack.bucket,
+            "key": "uploads/maybe.jpg",
+            "scan_bucket": stack.bucket,
+            "scan_key": "uploads/maybe.jpg",
+            "scanned_at": str(outcome.scanned_at),
+        },
+        headers={"Origin": "http://localhost"},
+    )
+
+    # THEN it is refused, and the scan still waits for review
+    assert response.status_code == 409
+    assert "Still there" in _text(response) and "approve or reject it" in _text(response)
+    (item,) = stack.decisions("uploads/maybe.jpg")
+    assert item["status"]["S"] == "REVIEW" and "decided_by" not in item
+    assert "uploads/maybe.jpg" in client.get("/review").get_data(as_text=True)
+
+
+def test_a_bulk_decision_posted_from_another_site_is_refused(
+    stack: Stack, quarantined: str, client: FlaskClient
+) -> None:
+    # GIVEN a moderator with the page open, and another site that posts a confirmed bulk rejection
+    token = _token(client)
+    selected = f"bucket={stack.bucket}&key={quarantined}"
+
+    # WHEN the forged post arrives, with the moderator's cookie and even a valid token
+    response = client.post(
+        "/bulk",
+        data={"csrf_token": token, "decision": "reject", "confirmed": "yes", "selected": selected},
+        headers={"Origin": "http://attacker.example", "Sec-Fetch-Site": "cross-site"},
+    )
+
+    # THEN it is refused and nothing is deleted
+    assert response.status_code == 403
+    assert stack.keys() == [quarantined]
+
+
+def test_a_bulk_selection_naming_other_bytes_than_those_judged_moves_nothing(
+    stack: Stack, quarantined: str, client: FlaskClient
+) -> None:
+    # GIVEN a bulk approval whose selection was edited to name other bytes (a SHA-256 the function never judged)
+    token = _token(client)
+    selected = f"bucket={stack.bucket}&key={quarantined}&sha256={'0' * 64}"
+
+    # WHEN it is confirmed
+    response = client.post(
+        "/bulk",
+        data={"csrf_token": token, "decision": "approve", "confirmed": "yes", "selected": selected},
+        headers={"Origin": "http://localhost"},
+    )
+
+    # THEN its line says the object is not what was reviewed, and it stays in quarantine, unapproved
+    assert response.status_code == 200
+    assert "0 of 1 approved" in _text(response)
+    assert "Changed since you looked" in _text(response)
+    assert stack.keys() == [quarantined]
+    assert [i for i in stack.dynamodb.scan(TableName=stack.table)["Items"] if i["kind"]["S"] == "approval"] == []
+
+
+def test_limits_are_said_in_megabytes_and_in_the_configured_pixels(stack: Stack) -> None:
+    # GIVEN the page with a 1 MB upload limit and the default pixel limit (100,000,000)
+    client = _app(stack, MAX_IMAGE_BYTES=str(1024 * 1024)).test_client()
+    token = _token(client, "/check")
+
+    # WHEN a file over the size limit, then a PNG of 20,000 x 10,000 pixels (over Pillow's own guard too), is checked
+    too_big = client.post(
+        "/check",
+        data={"csrf_token": token, "file": (io.BytesIO(b"\xff" * (1024 * 1024 + 70 * 1024)), "big.jpg")},
+        headers={"Origin": "http://localhost"},
+        content_type="multipart/form-data",
+    )
+    huge = client.post(
+        "/check",
+        data={"csrf_token": token, "file": (io.BytesIO(_png_header(20_000, 10_000)), "huge.png")},
+        headers={"Origin": "http://localhost"},
+        content_type="multipart/form-data",
+    )
+
+    # THEN the size is said in MB, and the pixel limit is the configured one, not Pillow's 178,956,970
+    assert too_big.status_code == 413
+    assert "over the limit of 1 MB" in _text(too_big)
+    assert huge.status_code == 200
+    assert "UNSUPPORTED" in _text(huge)
+    assert "over the limit of 100,000,000 pixels" in _text(huge)
+    assert "178956970" not in _text(huge) and "178,956,970" not in _text(huge)
+    assert stack.imagga.requests(path_prefix="/v2/categories") == []
+    assert "Images up to 1 MB and 100,000,000 pixels" in _text(client.get("/check"))
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that declares its size (and holds one pixel's data): enough for any decoder to read its header."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+
+
+def test_approving_a_review_object_in_place_says_nothing_moved(stack: Stack, client: FlaskClient) -> None:
+    # GIVEN a REVIEW object left where it was uploaded
+    stack.imagga.answer_for_colour(BLUE, {"nsfw": 3.0, "underwear": 70.0, "safe": 27.0})
+    stack.upload_and_moderate("uploads/maybe.jpg", jpeg_bytes(color=BLUE))
+    token = _token(client, "/review")
+
+    # WHEN the moderator approves it
+    response = client.post(
+        "/approve",
+        data={"csrf_token": token, "bucket": stack.bucket, "key": "uploads/maybe.jpg", "back": "review_list"},
+        headers={"Origin": "http://localhost"},
+        follow_redirects=True,
+    )
+
+    # THEN the message says it was approved in place, nothing moved
+    assert "Approved in place: s3://" in _text(response)
+    assert "stays where it is, tagged APPROVED (nothing moved)" in _text(response)
+    assert stack.keys() == ["uploads/maybe.jpg"]
+
+
+def test_the_overview_says_why_the_queues_cannot_be_read(stack: Stack) -> None:
+    # GIVEN the page started with a stack name that does not exist
+    runtime = Runtime(endpoint_url=stack.endpoint, region=REGION, env=stack.env)
+    queues = stack_queues(runtime, "no-such-stack", None, None)
+    client = create_app(review_service(runtime, stack.bucket, queues=queues)).test_client()
+
+    # WHEN the overview is opened
+    response = client.get("/")
+
+    # THEN the page is served, and the queues' place says why their depth is unknown
+    assert response.status_code == 200
+    assert "Queue depth unavailable: ValidationError" in _text(response)
+    assert "no-such-stack" in _text(response)

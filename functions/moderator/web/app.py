@@ -12,15 +12,16 @@ failure (the page is no port scanner of the moderator's network).
 from __future__ import annotations
 
 import base64
+import hashlib
 import ipaddress
-import re
 import secrets
+import time
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
-from flask import Flask, Response, abort, flash, redirect, render_template, request, url_for
+from flask import Flask, Response, abort, flash, g, redirect, render_template, request, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge, SecurityError
 
@@ -32,17 +33,20 @@ from ..errors import (
     SettingsError,
 )
 from ..imaging import UnsupportedImageError
+from ..ledger import DISMISSED
 from ..model import Status
 from ..policy import REVIEW_LABEL, UNSAFE_LABEL
 from ..review import REJECTED, NotQuarantinedError, StaleReviewError
-from .service import NotConfiguredError, ReviewService, Target
+from . import forms
+from .formatting import grouped, human_size, when
+from .forms import encoded
+from .rows import Decision, ListQuery, Target
+from .scores import score_views
+from .service import MAX_BULK, NotConfiguredError, Outcome, ReviewService, StillThereError
 
-#: Lists an Approve or Reject returns to; anything else falls back to the first.
-LISTS = ("review_list", "quarantine_list")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 #: The one answer to every failed URL check: which failure it was would map the moderator's network.
 URL_NOT_FETCHED = "Could not fetch an image from that URL."
-SHA256 = re.compile(r"[0-9a-f]{64}")
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -80,6 +84,10 @@ def create_app(
     app.extensions["review_service"] = service
 
     @app.before_request
+    def start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.before_request
     def refuse_unknown_hosts() -> Any:
         # First of all: a page of another site whose name resolves here (DNS rebinding) names itself
         # in Host. Werkzeug's TRUSTED_HOSTS cannot match an IPv6 literal, so the check is made here.
@@ -107,15 +115,21 @@ def create_app(
         response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
         response.headers.setdefault("Cache-Control", "no-store")
+        if "started" in g:
+            # What the page cost on this side (AWS calls included), for a browser's network panel and the tests.
+            response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.started) * 1000:.1f}"
         return response
+
+    app.jinja_env.filters.update(size=human_size, grouped=grouped, when=when)
+    app.jinja_env.globals.update(encoded=encoded)  # imported macros see globals, not the context
 
     @app.context_processor
     def page_context() -> dict[str, Any]:
-        return {"bucket": service.bucket}
+        return {"bucket": service.bucket, "memory": service.rejected_images() is not None}
 
     @app.get("/")
-    def index() -> Any:
-        return redirect(url_for("check"))
+    def overview() -> Any:
+        return render_template("overview.html", active="overview", overview=service.overview())
 
     @app.route("/check", methods=["GET", "POST"])
     def check() -> Any:
@@ -125,16 +139,26 @@ def create_app(
             "thresholds": current.thresholds,
             "unsafe_label": UNSAFE_LABEL[current.categorizer],
             "review_label": REVIEW_LABEL[current.categorizer],
+            "max_bytes": current.max_image_bytes,
+            "max_pixels": current.max_image_pixels,
         }
-        if request.method == "GET":
+        if request.method != "POST":  # GET, and HEAD like GET
             return render_template("check.html", **context)
         source, data, problem = _submitted_image(service, current.max_image_bytes)
         if problem:
             return render_template("check.html", problem=problem, **context), 400
         assessment, preview = service.check(data)
+        verdict = assessment.verdict
         context.update(
             source=source,
-            verdict=assessment.verdict,
+            verdict=verdict,
+            score_list=score_views(
+                verdict.scores,
+                categorizer=verdict.categorizer,
+                status=str(verdict.status),
+                reason=verdict.reason,
+                thresholds=current.thresholds,
+            ),
             detail=assessment.detail,
             preview=_data_uri(preview.data, preview.content_type) if preview else None,
         )
@@ -142,42 +166,116 @@ def create_app(
 
     @app.get("/review")
     def review_list() -> Any:
-        page = service.needs_review(request.args.get("page"))
-        return render_template("items.html", active="review", page=page, back="review_list")
+        page = service.needs_review(ListQuery.from_args(request.args))
+        return render_template("items.html", active="review", page=page, back="review_list", statuses=())
 
     @app.get("/quarantine")
     def quarantine_list() -> Any:
-        page = service.quarantine(request.args.get("page"))
-        return render_template("items.html", active="quarantine", page=page, back="quarantine_list")
+        statuses = service.quarantine_statuses()
+        page = service.quarantine(ListQuery.from_args(request.args, statuses))
+        return render_template("items.html", active="quarantine", page=page, back="quarantine_list", statuses=statuses)
 
     @app.get("/thumbnail")
     def thumbnail() -> Any:
-        target = _target(request.args)
+        target = forms.target(request.args)
+        pinned = bool(target.etag or (target.version_id and target.version_id != "null"))
+        tag = _thumbnail_etag(target)
+        if pinned and tag in request.if_none_match:
+            # The browser has this very thumbnail: a pinned version's bytes never change.
+            return _cacheable(Response(status=304), tag)
         try:
-            image = service.thumbnail(target.bucket, target.key, target.version_id)
+            image = service.thumbnail(target.bucket, target.key, target.version_id, target.etag)
         except UnsupportedImageError:
             return Response("no preview", status=415, mimetype="text/plain")
+        except ObjectGoneError:
+            return Response("gone", status=404, mimetype="text/plain")
+        except ObjectChangedError:
+            return Response("changed since the page was made", status=409, mimetype="text/plain")
         response = Response(image.data, mimetype=image.content_type)
+        if pinned:
+            return _cacheable(response, tag)
         response.headers["Cache-Control"] = "private, max-age=60"
         return response
 
+    @app.get("/rejected-preview")
+    def rejected_preview() -> Any:
+        sha256 = request.args.get("sha256", "").strip().lower()
+        if not forms.SHA256.fullmatch(sha256):
+            abort(400, description="sha256 must be 64 hexadecimal characters")
+        try:
+            image = service.rejected_preview(sha256)
+        except UnsupportedImageError:
+            image = None
+        if image is None:
+            return Response("no preview", status=404, mimetype="text/plain")
+        response = Response(image.data, mimetype=image.content_type)
+        response.headers["Cache-Control"] = "private, max-age=3600"
+        return response
+
+    @app.get("/favicon.ico")
+    def favicon() -> Any:
+        return redirect(url_for("static", filename="favicon.svg"), code=301)
+
     @app.post("/approve")
     def approve() -> Any:
-        decision = service.approve(_target(request.form))
-        flash(f"Approved: s3://{decision.bucket}/{decision.key} is back as {Status.APPROVED}.", "success")
-        return redirect(url_for(_back(request.form.get("back"))), code=303)
+        decision = service.approve(forms.target(request.form))
+        flash(_approved(decision), "success")
+        return redirect(forms.back_url(request.form), code=303)
 
     @app.route("/reject", methods=["GET", "POST"])
     def reject() -> Any:
-        source = request.args if request.method == "GET" else request.form
-        target = _target(source)
-        back = _back(source.get("back"))
-        if request.method == "GET":
+        source = request.form if request.method == "POST" else request.args
+        target = forms.target(source)
+        if request.method != "POST":  # GET, and HEAD like GET
             item = service.describe(target)
-            return render_template("reject.html", active=None, item=item, back=back)
+            back = forms.back_list(source.get("back"))
+            return render_template(
+                "reject.html", active=None, item=item, back=back, back_args=forms.back_args(source.get("back_args"))
+            )
         decision = service.reject(target)
         flash(f"{REJECTED}: s3://{decision.bucket}/{decision.key} was deleted (the version you saw).", "success")
-        return redirect(url_for(back), code=303)
+        return redirect(forms.back_url(source), code=303)
+
+    @app.post("/bulk")
+    def bulk() -> Any:
+        decision = {"approve": str(Status.APPROVED), "reject": REJECTED}.get(request.form.get("decision", ""))
+        if decision is None:
+            abort(400, description="approve or reject?")
+        selected = request.form.getlist("selected")
+        if len(selected) > MAX_BULK:
+            abort(400, description=f"at most {MAX_BULK} objects at once")
+        if not selected:
+            flash("Nothing selected: tick the objects to decide on first.", "error")
+            return redirect(forms.back_url(request.form), code=303)
+        targets = [forms.selection(value) for value in dict.fromkeys(selected)]
+        back = forms.back_list(request.form.get("back"))
+        back_args = forms.back_args(request.form.get("back_args"))
+        if request.form.get("confirmed") != "yes":
+            items = service.describe_all(targets)
+            return render_template(
+                "bulk.html", active=None, decision=decision, items=items, back=back, back_args=back_args
+            )
+        outcomes = service.decide_many(decision, targets)
+        lines = [_outcome_line(outcome) for outcome in outcomes]
+        return render_template(
+            "bulk_done.html", active=None, decision=decision, lines=lines, back=back, back_args=back_args
+        )
+
+    @app.post("/dismiss")
+    def dismiss() -> Any:
+        target = forms.target(request.form)
+        scan_bucket = request.form.get("scan_bucket", "")
+        scan_key = request.form.get("scan_key", "")
+        scanned_at = request.form.get("scanned_at", "")
+        if not (scan_bucket and scan_key and scanned_at):
+            abort(400, description="which scan? (scan_bucket, scan_key and scanned_at are required)")
+        service.dismiss(target, scan_bucket=scan_bucket, scan_key=scan_key, scanned_at=scanned_at)
+        flash(
+            f"Dismissed: the scan of s3://{scan_bucket}/{scan_key} no longer waits for review "
+            f"(the ledger keeps it, marked {DISMISSED}; nothing was deleted).",
+            "success",
+        )
+        return redirect(forms.back_url(request.form), code=303)
 
     @app.errorhandler(CSRFError)
     def csrf_refused(exc: CSRFError) -> Any:
@@ -187,7 +285,7 @@ def create_app(
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Any:
         limit = service.settings().max_image_bytes
-        return _error_page("Too large", f"The upload is over the limit of {limit} bytes.", 413)
+        return _error_page("Too large", f"The upload is over the limit of {human_size(limit)}.", 413)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
@@ -235,6 +333,8 @@ def explain(exc: BaseException) -> tuple[str, str, int]:
         return "Not configured", str(exc), 503
     if isinstance(exc, ObjectGoneError):
         return "Not there any more", f"The object is gone (someone else decided, or it was deleted): {exc}", 404
+    if isinstance(exc, StillThereError):
+        return "Still there", str(exc), 409
     if isinstance(exc, StaleReviewError):
         return "Changed since you looked", f"{exc}. Reload the list to see the object as it is now.", 409
     if isinstance(exc, ObjectChangedError):
@@ -315,23 +415,39 @@ def _same_origin(origin: str) -> bool:
     return (theirs.scheme, theirs.netloc) == (ours.scheme, ours.netloc)
 
 
-def _target(source: Any) -> Target:
-    """The object a form or link names, with what the moderator saw of it (version, ETag, SHA-256)."""
-    bucket, key = source.get("bucket", ""), source.get("key", "")
-    if not bucket or not key:
-        abort(400, description="which object? (bucket and key are required)")
-    version_id = source.get("version_id", "").strip() or None
-    etag = source.get("etag", "").strip().strip('"') or None
-    sha256 = source.get("sha256", "").strip().lower() or None
-    if sha256 is not None and not SHA256.fullmatch(sha256):
-        abort(400, description="sha256 must be 64 hexadecimal characters")
-    if (version_id and len(version_id) > 1024) or (etag and len(etag) > 256):
-        abort(400, description="version_id or etag is too long")
-    return Target(str(bucket), str(key), version_id, etag, sha256)
+def _approved(decision: Decision) -> str:
+    where = f"s3://{decision.bucket}/{decision.key}"
+    if decision.moved_to:
+        return f"Approved: {where} is back at {decision.moved_to} as {Status.APPROVED}."
+    return f"Approved in place: {where} stays where it is, tagged {Status.APPROVED} (nothing moved)."
 
 
-def _back(name: str | None) -> str:
-    return name if name in LISTS else LISTS[0]
+def _outcome_line(outcome: Outcome) -> dict[str, Any]:
+    """One line of a bulk decision's result: the object, and what happened to it or why nothing did."""
+    target = outcome.target
+    line: dict[str, Any] = {"where": f"s3://{target.bucket}/{target.key}", "ok": outcome.error is None}
+    if outcome.error is not None:
+        title, message, _ = explain(outcome.error)
+        line["text"] = f"{title}: {message}"
+    elif outcome.decision is not None and outcome.decision.decision == REJECTED:
+        line["text"] = f"{REJECTED}: deleted (the version you saw)"
+    elif outcome.decision is not None and outcome.decision.moved_to:
+        line["text"] = f"{Status.APPROVED}: back at {outcome.decision.moved_to}"
+    else:
+        line["text"] = f"{Status.APPROVED} in place: nothing moved"
+    return line
+
+
+def _thumbnail_etag(target: Target) -> str:
+    """A validator naming exactly the pinned bytes a thumbnail was made from."""
+    named = "\0".join((target.bucket, target.key, target.version_id or "", target.etag or ""))
+    return hashlib.sha256(named.encode()).hexdigest()[:32]
+
+
+def _cacheable(response: Response, tag: str) -> Response:
+    response.set_etag(tag)
+    response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+    return response
 
 
 def _submitted_image(service: ReviewService, max_bytes: int) -> tuple[str, bytes, str | None]:

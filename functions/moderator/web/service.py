@@ -1,4 +1,4 @@
-"""What the review page does, without Flask: list, show, check, approve, reject.
+"""What the review page does, without Flask: overview, list, show, check, approve, reject, dismiss.
 
 Approving or rejecting a quarantined object calls `review.release` / `review.purge`, the code
 behind the CLI's `quarantine release` / `purge`. An object the function left in place with
@@ -7,18 +7,18 @@ is approved where it is: the same approval record and ledger entry, the tag set 
 
 Every listed object carries what the moderator is shown of it - its version, its ETag and,
 from the decisions ledger, the SHA-256 of the bytes the function judged - and Approve or Reject
-act on exactly that (`review.pin`), refusing when the object at the key is another one.
+act on exactly that (`review.pin`), refusing when the object at the key is another one. A bulk
+decision is the same decision once per object, each pinned on its own, each with its own result.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+import threading
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -26,10 +26,10 @@ from .. import tags
 from ..approvals import Approvals, DynamoDBApprovals
 from ..assessment import Assessment, Categorizer, assess
 from ..cli.fetch import UrlFetcher
-from ..errors import PermanentError, StorageAccessError, StorageError
+from ..errors import ModeratorError, PermanentError
 from ..imaging import PreparedImage, UnsupportedImageError, prepare
-from ..ledger import DynamoDBLedger
-from ..model import ObjectRef, Reason, Status, StoredObject
+from ..ledger import DISMISSED, DynamoDBLedger
+from ..model import ObjectRef, Status
 from ..review import (
     REJECTED,
     NotQuarantinedError,
@@ -42,72 +42,60 @@ from ..review import (
 )
 from ..settings import Settings
 from ..storage import S3Storage
+from .listing import Lists, NotConfiguredError, presence
+from .overview import VERDICTS, Overview, Queues, day_figures, last_days
+from .rows import GONE, PRESENT, Decision, Item, ListQuery, Page, Target
+from .scores import score_views, scores_from_tags
+from .thumbnails import Thumbnails, preview_of
 
-THUMBNAIL_SHORT_SIDE = 240
 PREVIEW_SHORT_SIDE = 360
+#: AWS calls a page makes at once (tag reads, HEADs, the overview's days): 50 rows checked in one round trip.
+WORKERS = 50
+#: Bulk decisions at once: each is several calls of its own, and S3 and DynamoDB share the pool.
+BULK_WORKERS = 8
+#: Most objects one bulk decision takes (a page is at most 200 rows).
+MAX_BULK = 200
+#: The failures a decision on one object can meet: shown on its line, the others go on.
+EXPECTED_FAILURES = (ModeratorError, BotoCoreError, ClientError, NotQuarantinedError)
+
+__all__ = ["Decision", "Item", "NotConfiguredError", "Page", "RejectedImages", "ReviewService", "Target"]
 
 
-class NotConfiguredError(PermanentError):
-    """Something the page needs was not given (a bucket, a table)."""
-
-    kind = "not-configured"
-
-
-@dataclass(frozen=True)
-class Target:
-    """The object a form names, as the moderator saw it: its version and ETag, and the SHA-256 of its bytes."""
-
-    bucket: str
-    key: str
-    version_id: str | None = None
-    etag: str | None = None
-    sha256: str | None = None
+class RejectedImage(Protocol):
+    """A rejected image content memory keeps: its SHA-256, where it was, who rejected it and when."""
 
     @property
-    def ref(self) -> ObjectRef:
-        return ObjectRef(self.bucket, self.key, self.version_id, self.etag)
+    def sha256(self) -> str: ...
+    @property
+    def location(self) -> str: ...
+    @property
+    def rejected_at(self) -> str: ...
+    @property
+    def rejected_by(self) -> str: ...
+    #: A small JPEG of it, if one was kept.
+    @property
+    def preview(self) -> bytes | None: ...
+
+
+class RejectedImages(Protocol):
+    """Content memory's read side: a rejected image by the SHA-256 of its bytes."""
+
+    def rejected(self, sha256: str) -> RejectedImage | None: ...
+
+
+class StillThereError(PermanentError):
+    """A dismissal of an object that is still there: it needs a decision, not a dismissal."""
+
+    kind = "still-there"
 
 
 @dataclass(frozen=True)
-class Item:
-    """One object on a list page: where it is now, where it came from, what was decided."""
+class Outcome:
+    """One object's line after a bulk decision: what was done, or why not."""
 
-    bucket: str
-    key: str
-    original_key: str
-    status: str | None
-    scores: dict[str, float]
-    scanned_at: str | None
-    quarantined: bool
-    version_id: str | None = None
-    etag: str | None = None
-    #: SHA-256 of the bytes the function judged (from the ledger), when known.
-    sha256: str | None = None
-
-    def seen(self) -> dict[str, str]:
-        """The query arguments that name this object as the moderator sees it (for links)."""
-        named = {"bucket": self.bucket, "key": self.key, "version_id": self.version_id}
-        named.update(etag=self.etag, sha256=self.sha256)
-        return {name: value for name, value in named.items() if value}
-
-    def shown(self) -> dict[str, str]:
-        """The arguments of its thumbnail: that version's bytes."""
-        return {name: value for name, value in self.seen().items() if name in ("bucket", "key", "version_id")}
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Item]
-    next_token: str | None
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What a human's Approve or Reject did, for the message shown afterwards."""
-
-    decision: str
-    bucket: str
-    key: str
+    target: Target
+    decision: Decision | None = None
+    error: BaseException | None = None
 
 
 @dataclass
@@ -123,7 +111,15 @@ class ReviewService:
     page_size: int = 20
     #: Fetches "Check an image" URLs: a total deadline, public addresses only (unless the operator allows others).
     url_fetcher: UrlFetcher = field(default_factory=UrlFetcher)
+    #: Content memory's rejected images. None: the decisions table's own (DECISIONS_TABLE), when there
+    #: is one; without either, a match shows without the other image.
+    memory: RejectedImages | None = None
+    #: The stack's queues, for the overview (None: not shown).
+    queues: Queues | None = None
     _reviewer: str | None = field(default=None, init=False, repr=False)
+    _pool: Executor | None = field(default=None, init=False, repr=False)
+    _thumbnails: Thumbnails | None = field(default=None, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # --- configuration ----------------------------------------------------------------------
 
@@ -164,75 +160,78 @@ class ReviewService:
             self._reviewer = self.reviewer()
         return self._reviewer
 
-    # --- lists ------------------------------------------------------------------------------
+    @property
+    def pool(self) -> Executor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="review-aws")
+            return self._pool
 
-    def needs_review(self, token: str | None) -> Page:
-        """`REVIEW` decisions from the ledger's status index, newest first."""
-        records, last = self.ledger().by_status(str(Status.REVIEW), limit=self.page_size, start=_decode_key(token))
-        prefix = self.quarantine_prefix
-        items = []
-        for record in records:
-            bucket = str(record.get("location_bucket") or record.get("bucket", ""))
-            key = str(record.get("location_key") or record.get("object_key", ""))
-            quarantined = key.startswith(prefix)
-            # The version a decision acts on: the quarantined copy's, or the upload's own when left in
-            # place (items written before the ledger kept `location_version_id` have only the latter).
-            version = record.get("location_version_id") or (None if quarantined else record.get("version_id"))
-            items.append(
-                Item(
-                    bucket=bucket,
-                    key=key,
-                    original_key=str(record.get("object_key", key)),
-                    status=str(record.get("status")),
-                    scores=dict(record.get("scores") or {}),
-                    scanned_at=record.get("scanned_at"),
-                    quarantined=quarantined,
-                    version_id=version,
-                    etag=None if quarantined else record.get("etag"),
-                    sha256=record.get("sha256"),
-                )
-            )
-        return Page(items, _encode_key(last))
+    def quarantine_statuses(self) -> tuple[str, ...]:
+        """The statuses that put an object in quarantine, in the verdicts' order (the status filter's choices)."""
+        configured = {str(status) for status in self.settings().quarantine_statuses}
+        return tuple(str(verdict) for verdict in VERDICTS if str(verdict) in configured)
 
-    def quarantine(self, token: str | None) -> Page:
-        """Every object version under the quarantine prefix, with the tags that put it there.
+    def lists(self) -> Lists:
+        settings = self.settings()
+        return Lists(
+            s3=self.s3,
+            storage=self.storage,
+            ledger=self.optional_ledger(),
+            quarantine_bucket=self.quarantine_bucket,
+            quarantine_prefix=settings.quarantine_prefix,
+            quarantine_statuses=self.quarantine_statuses(),
+            scan_bucket=self._original_bucket(self.quarantine_bucket) or self.quarantine_bucket,
+            categorizer=settings.categorizer,
+            thresholds=settings.thresholds,
+            pool=self.pool,
+            page_size=self.page_size,
+        )
+
+    # --- pages ------------------------------------------------------------------------------
+
+    def needs_review(self, query: ListQuery | None = None) -> Page:
+        """`REVIEW` decisions from the ledger's status index, newest first, each checked for its object."""
+        if self.optional_ledger() is None:
+            raise NotConfiguredError("no decisions ledger: set DECISIONS_TABLE to the stack's decisions table")
+        return self.lists().needs_review(query or ListQuery())
+
+    def quarantine(self, query: ListQuery | None = None) -> Page:
+        """Every object version under the quarantine prefix, newest first.
 
         Versions, not keys: two uploads quarantined at the same key are two images to decide on.
         """
-        bucket, prefix = self.quarantine_bucket, self.quarantine_prefix
-        params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": self.page_size}
-        params.update(_decode_markers(token))
-        with _storage_errors(bucket):
-            response = self.s3.list_object_versions(**params)
+        return self.lists().quarantine(query or ListQuery())
+
+    def overview(self) -> Overview:
+        """The last 30 days from the ledger's day index, what waits for a decision, and the queues."""
+        today = date.fromisoformat(self.clock()[:10])
+        days = last_days(today)
+        notes: list[str] = []
         ledger = self.optional_ledger()
-        items = []
-        for entry in response.get("Versions", []):
-            key = str(entry["Key"])
-            if key == prefix:
-                continue
-            version = str(entry.get("VersionId") or "null")
-            etag = str(entry.get("ETag", "")).strip('"')
-            size = int(entry.get("Size", 0))
-            current = self.storage.get_tags(StoredObject(bucket, key, _version(version), etag, size))
-            scanned_at = current.get(tags.SCANNED_AT)
-            original = key[len(prefix) :]
-            source = self._original_bucket(bucket) or bucket
-            judged = ledger.decision(source, original, scanned_at) if ledger and scanned_at else None
-            items.append(
-                Item(
-                    bucket=bucket,
-                    key=key,
-                    original_key=original,
-                    status=current.get(tags.STATUS),
-                    scores=tags.scores_from(current),
-                    scanned_at=scanned_at,
-                    quarantined=True,
-                    version_id=version,
-                    etag=etag,
-                    sha256=str(judged["sha256"]) if judged and judged.get("sha256") else None,
-                )
-            )
-        return Page(items, _encode_markers(response) if response.get("IsTruncated") else None)
+        queues = self.queues
+        depth = self.pool.submit(queues.depths) if queues is not None else None
+        if ledger is None:
+            notes.append("No decisions ledger: set DECISIONS_TABLE to see verdicts per day and what waits for review.")
+            figures = [day_figures(day, []) for day in days]
+            waiting = None
+        else:
+            found = list(self.pool.map(lambda day: ledger.day(day.isoformat()), days))
+            figures = [day_figures(day, items) for day, items in zip(days, found, strict=True)]
+            waiting = ledger.count_status(str(Status.REVIEW))
+        quarantined = len(self.lists().listing()) if self.bucket or self.settings().quarantine_bucket else None
+        if quarantined is None:
+            notes.append("No bucket given: start the page with --bucket to count the quarantine.")
+        listed, problem = depth.result() if depth is not None else ([], None)
+        return Overview(
+            days=figures,
+            waiting=waiting,
+            quarantined=quarantined,
+            queues=listed,
+            queue_problem=problem,
+            queues_configured=queues is not None and queues.configured,
+            notes=notes,
+        )
 
     def describe(self, target: Target) -> Item:
         """One object as the moderator saw it (for the confirmation page)."""
@@ -240,26 +239,73 @@ class ReviewService:
         current = self.storage.get_tags(obj)
         prefix = self.quarantine_prefix
         quarantined = target.key.startswith(prefix) and target.key != prefix
+        settings = self.settings()
+        categorizer = current.get(tags.CATEGORIZER) or settings.categorizer
+        status, reason = current.get(tags.STATUS), current.get(tags.REASON)
         return Item(
             bucket=target.bucket,
             key=target.key,
             original_key=target.key[len(prefix) :] if quarantined else target.key,
-            status=current.get(tags.STATUS),
-            scores=tags.scores_from(current),
+            status=status,
+            scores=score_views(
+                scores_from_tags(current),
+                categorizer=categorizer,
+                status=status,
+                reason=reason,
+                thresholds=settings.thresholds,
+            ),
             scanned_at=current.get(tags.SCANNED_AT),
             quarantined=quarantined,
             version_id=target.version_id,
             etag=target.etag,
             sha256=target.sha256,
+            size=obj.size,
+            categorizer=categorizer,
+            reason=reason,
         )
 
-    def thumbnail(self, bucket: str, key: str, version_id: str | None = None) -> PreparedImage:
+    def describe_all(self, targets: list[Target]) -> list[Item]:
+        """The objects of a bulk decision, for its confirmation (gone ones marked, never an error)."""
+        return list(self.pool.map(self._described_or_gone, targets)) if targets else []
+
+    def _described_or_gone(self, target: Target) -> Item:
+        try:
+            return self.describe(target)
+        except ModeratorError:
+            prefix = self.quarantine_prefix
+            original = target.key[len(prefix) :] if target.key.startswith(prefix) else target.key
+            return Item(target.bucket, target.key, original, None, (), None, False, state=GONE)
+
+    # --- images -----------------------------------------------------------------------------
+
+    def thumbnail(self, bucket: str, key: str, version_id: str | None = None, etag: str | None = None) -> PreparedImage:
         """A small JPEG of the object (that version), made here so the page never holds an S3 URL or a signature."""
+        with self._lock:
+            if self._thumbnails is None:
+                self._thumbnails = Thumbnails(self.s3, self._preview_limits)
+            thumbnails = self._thumbnails
+        return thumbnails.get(bucket, key, version_id, etag)
+
+    def rejected_images(self) -> RejectedImages | None:
+        """The content memory's rejected images: the one given, else the decisions table's, else none."""
+        if self.memory is not None:
+            return self.memory
+        ledger = self.optional_ledger()
+        return ledger.memory() if ledger is not None else None
+
+    def rejected_preview(self, sha256: str) -> PreparedImage | None:
+        """The stored preview of a rejected image (content memory), re-encoded here; None when there is none."""
+        memory = self.rejected_images()
+        if memory is None:
+            return None
+        rejected = memory.rejected(sha256)
+        if rejected is None or not rejected.preview:
+            return None
+        return preview_of(rejected.preview, self.settings().max_image_pixels)
+
+    def _preview_limits(self) -> tuple[int, int]:
         settings = self.settings()
-        obj = self.storage.head(ObjectRef(bucket, key, _version(version_id)))
-        if obj.size > settings.max_image_bytes:
-            raise UnsupportedImageError(Reason.TOO_LARGE, "too large to preview")
-        return prepare(self.storage.read(obj), short_side=THUMBNAIL_SHORT_SIDE, max_pixels=settings.max_image_pixels)
+        return settings.max_image_bytes, settings.max_image_pixels
 
     # --- check an image ---------------------------------------------------------------------
 
@@ -290,7 +336,7 @@ class ReviewService:
                 sha256=target.sha256,
                 ledger=self.optional_ledger(),
             )
-            return Decision(str(Status.APPROVED), released.bucket, released.key)
+            return Decision(str(Status.APPROVED), target.bucket, target.key, f"s3://{released.bucket}/{released.key}")
         approve_in_place(
             self.storage,
             self.approvals(),
@@ -327,6 +373,68 @@ class ReviewService:
         )
         return Decision(REJECTED, target.bucket, target.key)
 
+    def decide_many(self, decision: str, targets: list[Target]) -> list[Outcome]:
+        """The same decision on each object, each pinned on its own; one outcome per object, in order.
+
+        Objects bound for the same key (two quarantined versions of one upload key) are decided one
+        after the other, the rest at once: the second release then sees the first and refuses.
+        """
+        act = self.approve if decision == str(Status.APPROVED) else self.reject
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, target in enumerate(targets):
+            groups.setdefault(self._destination(target), []).append(index)
+        outcomes: list[Outcome | None] = [None] * len(targets)
+
+        def run(indexes: list[int]) -> None:
+            for index in indexes:
+                target = targets[index]
+                try:
+                    outcomes[index] = Outcome(target, decision=act(target))
+                except EXPECTED_FAILURES as exc:
+                    outcomes[index] = Outcome(target, error=exc)
+
+        with ThreadPoolExecutor(max_workers=BULK_WORKERS, thread_name_prefix="review-bulk") as bulk:
+            for done in [bulk.submit(run, indexes) for indexes in groups.values()]:
+                done.result()
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def dismiss(self, target: Target, *, scan_bucket: str, scan_key: str, scanned_at: str) -> Decision:
+        """A scan waiting for review whose object is gone: recorded DISMISSED in the ledger, nothing deleted.
+
+        Refused (StillThereError) while the object the moderator saw is still there: that needs a decision.
+        """
+        state, _ = presence(
+            self.storage,
+            Item(
+                target.bucket,
+                target.key,
+                target.key,
+                None,
+                (),
+                None,
+                False,
+                version_id=target.version_id,
+                etag=target.etag,
+            ),
+        )
+        if state == PRESENT:
+            raise StillThereError(
+                f"s3://{target.bucket}/{target.key} is still there: approve or reject it instead of dismissing it"
+            )
+        why = "object-gone" if state == GONE else "object-replaced"
+        if not self.ledger().record_dismissal(
+            bucket=scan_bucket, key=scan_key, scanned_at=scanned_at, reviewer=self.who(), when=self.clock(), why=why
+        ):
+            raise StillThereError("that scan no longer waits for review: someone decided meanwhile")
+        return Decision(DISMISSED, target.bucket, target.key)
+
+    def _destination(self, target: Target) -> tuple[str, str]:
+        if self._is_quarantined(target.bucket, target.key):
+            return self._original_bucket(target.bucket) or target.bucket, original_key(
+                target.key, self.quarantine_prefix
+            )
+        return target.bucket, target.key
+
     def _is_quarantined(self, bucket: str, key: str) -> bool:
         try:
             original_key(key, self.quarantine_prefix)
@@ -345,65 +453,3 @@ class ReviewService:
 def _version(version_id: str | None) -> str | None:
     """S3 lists an unversioned object's version as "null": for a HEAD that is no version at all."""
     return None if version_id in (None, "", "null") else version_id
-
-
-def _encode_markers(response: dict[str, Any]) -> str:
-    """The version listing's next-page markers as an opaque URL-safe token."""
-    markers = {
-        "KeyMarker": response.get("NextKeyMarker", ""),
-        "VersionIdMarker": response.get("NextVersionIdMarker", ""),
-    }
-    return base64.urlsafe_b64encode(json.dumps(markers, sort_keys=True).encode()).decode()
-
-
-def _decode_markers(token: str | None) -> dict[str, str]:
-    """Only the two markers, as strings: a tampered token starts from the first page."""
-    if not token:
-        return {}
-    try:
-        markers = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error):
-        return {}
-    if not isinstance(markers, dict) or set(markers) != {"KeyMarker", "VersionIdMarker"}:
-        return {}
-    if not all(isinstance(value, str) for value in markers.values()):
-        return {}
-    return {name: value for name, value in markers.items() if value}
-
-
-def _encode_key(key: dict[str, Any] | None) -> str | None:
-    """The ledger's next-page key as an opaque URL-safe token."""
-    if not key:
-        return None
-    return base64.urlsafe_b64encode(json.dumps(key, sort_keys=True).encode()).decode()
-
-
-def _decode_key(token: str | None) -> dict[str, Any] | None:
-    """Only string attributes, as the status index's keys are: a tampered token is ignored."""
-    if not token:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, binascii.Error):
-        return None
-    valid = isinstance(key, dict) and all(
-        isinstance(name, str) and isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str)
-        for name, value in key.items()
-    )
-    return key if valid else None
-
-
-@contextmanager
-def _storage_errors(bucket: str) -> Iterator[None]:
-    """list_objects_v2 outside S3Storage: the same translation to the package's error types."""
-    try:
-        yield
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code == "NoSuchBucket":
-            raise StorageAccessError(f"the bucket {bucket} does not exist") from exc
-        if code in ("AccessDenied", "403", "AllAccessDisabled"):
-            raise StorageAccessError(f"access to the bucket {bucket} denied ({code})") from exc
-        raise StorageError(f"listing s3://{bucket} failed ({code})") from exc
-    except BotoCoreError as exc:
-        raise StorageError(f"listing s3://{bucket} failed ({type(exc).__name__})") from exc
