@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from .errors import StorageAccessError, StorageError
+from .dynamodb_errors import table_error
+from .errors import StorageAccessError
 from .observability import logger, record_error
 
 if TYPE_CHECKING:
@@ -128,25 +129,23 @@ class DynamoDBApprovals:
         }
         try:
             self._client.put_item(TableName=self._table, Item=item)  # type: ignore[arg-type]
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("AccessDeniedException", "ResourceNotFoundException"):
-                raise StorageAccessError(f"cannot record the approval in {self._table}: {code}") from exc
-            raise StorageError(f"recording the approval in {self._table} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"recording the approval in {self._table} failed: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise table_error(
+                exc,
+                denied=f"cannot record the approval in {self._table}",
+                failed=f"recording the approval in {self._table}",
+            ) from exc
 
     def revoke(self, bucket: str, key: str, sha256: str) -> None:
         """Delete the approval of these bytes at this key (nothing to do when there is none)."""
         try:
             self._client.delete_item(TableName=self._table, Key={PARTITION_KEY: {"S": item_id(bucket, key, sha256)}})
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("AccessDeniedException", "ResourceNotFoundException"):
-                raise StorageAccessError(f"cannot revoke the approval in {self._table}: {code}") from exc
-            raise StorageError(f"revoking the approval in {self._table} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"revoking the approval in {self._table} failed: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise table_error(
+                exc,
+                denied=f"cannot revoke the approval in {self._table}",
+                failed=f"revoking the approval in {self._table}",
+            ) from exc
 
 
 def _epoch(when: str) -> float | None:

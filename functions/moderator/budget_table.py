@@ -16,14 +16,13 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .budget import BudgetState, Lease, Priority, Quota
+from .dynamodb_errors import SETUP_CODES, error_code, is_conditional_check_failure
 from .errors import BudgetStoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 BUDGET_ITEM = "imagga-budget"
-#: Configuration problems, named as such in the message (still retried: the table may be on its way).
-_SETUP = ("AccessDeniedException", "ResourceNotFoundException")
 
 
 def table_definition(name: str) -> dict[str, Any]:
@@ -90,11 +89,9 @@ class DynamoDBBudgetStore:
                 ExpressionAttributeNames={"#holders": "holders", "#waiting": "waiting", "#version": "version"},
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        except (ClientError, BotoCoreError) as exc:
+            if is_conditional_check_failure(exc):
                 return False
-            raise _error("taking a slot in", exc) from exc
-        except BotoCoreError as exc:
             raise _error("taking a slot in", exc) from exc
         return True
 
@@ -120,17 +117,16 @@ class DynamoDBBudgetStore:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+        except (ClientError, BotoCoreError) as exc:
+            if is_conditional_check_failure(exc):
                 return
             raise _error("giving a slot back to", exc) from exc
-        except BotoCoreError as exc:
-            raise _error("giving a slot back to", exc) from exc
 
 
-def _error(doing: str, exc: Exception) -> BudgetStoreError:
-    code = exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
-    hint = " (check BUDGET_TABLE and the function's role)" if code in _SETUP else ""
+def _error(doing: str, exc: ClientError | BotoCoreError) -> BudgetStoreError:
+    # A configuration problem is named as such (still retried: the table may be on its way).
+    code = error_code(exc)
+    hint = " (check BUDGET_TABLE and the function's role)" if code in SETUP_CODES else ""
     return BudgetStoreError(f"{doing} the Imagga budget table failed: {code or type(exc).__name__}{hint}")
 
 

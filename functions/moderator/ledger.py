@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .content_memory import RejectedImage
+from .dynamodb_errors import is_conditional_check_failure, table_error
 from .errors import StorageAccessError, StorageError
 from .memory import DynamoDBContentMemory
 from .model import Action, Outcome, Status
@@ -154,16 +155,15 @@ class DynamoDBLedger:
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
             )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code == "ConditionalCheckFailedException":
+        except (ClientError, BotoCoreError) as exc:
+            if is_conditional_check_failure(exc):
                 logger.warning("no ledger entry for this scan: decision not recorded", extra={"key": key})
                 return
-            if code in ("AccessDeniedException", "ResourceNotFoundException"):
-                raise StorageAccessError(f"cannot record the decision in {self._table}: {code}") from exc
-            raise StorageError(f"recording the decision in {self._table} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"recording the decision in {self._table} failed: {exc}") from exc
+            raise table_error(
+                exc,
+                denied=f"cannot record the decision in {self._table}",
+                failed=f"recording the decision in {self._table}",
+            ) from exc
 
     def memory(self) -> DynamoDBContentMemory:
         """The content memory kept in this table: rejections last as long as the decisions."""
@@ -179,13 +179,8 @@ class DynamoDBLedger:
             response = self._client.get_item(
                 TableName=self._table, Key={"id": {"S": decision_id(bucket, key, scanned_at)}}, ConsistentRead=True
             )
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("AccessDeniedException", "ResourceNotFoundException"):
-                raise StorageAccessError(f"cannot read the ledger {self._table}: {code}") from exc
-            raise StorageError(f"reading the ledger {self._table} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"reading the ledger {self._table} failed: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            raise self._read_error(exc) from exc
         item = response.get("Item")
         return _plain(item) if item else None
 
@@ -233,13 +228,20 @@ class DynamoDBLedger:
                     ":waiting": {"S": str(Status.REVIEW)},
                 },
             )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code", "") == "ConditionalCheckFailedException":
+        except (ClientError, BotoCoreError) as exc:
+            if is_conditional_check_failure(exc):
                 return False
-            raise StorageError(f"recording the dismissal in {self._table} failed: {_code(exc)}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"recording the dismissal in {self._table} failed: {exc}") from exc
+            raise table_error(
+                exc,
+                denied=f"cannot record the dismissal in {self._table}",
+                failed=f"recording the dismissal in {self._table}",
+            ) from exc
         return True
+
+    def _read_error(self, exc: ClientError | BotoCoreError) -> StorageError | StorageAccessError:
+        return table_error(
+            exc, denied=f"cannot read the ledger {self._table}", failed=f"reading the ledger {self._table}"
+        )
 
     def status_items(
         self, status: str, *, since: str | None = None, until: str | None = None, key_prefix: str = ""
@@ -326,13 +328,8 @@ class DynamoDBLedger:
             call = {**params, **({"ExclusiveStartKey": start} if start else {})}
             try:
                 page = self._client.query(**call)
-            except ClientError as exc:
-                code = _code(exc)
-                if code in ("AccessDeniedException", "ResourceNotFoundException"):
-                    raise StorageAccessError(f"cannot read the ledger {self._table}: {code}") from exc
-                raise StorageError(f"reading the ledger {self._table} failed: {code}") from exc
-            except BotoCoreError as exc:
-                raise StorageError(f"reading the ledger {self._table} failed: {exc}") from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise self._read_error(exc) from exc
             yield dict(page)
             start = page.get("LastEvaluatedKey")
             if not start:
@@ -389,10 +386,6 @@ def _name(attribute: str, names: dict[str, str]) -> str:
     placeholder = f"#{attribute}"
     names[placeholder] = attribute
     return placeholder
-
-
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

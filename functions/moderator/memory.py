@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .content_memory import Candidate, FrameScores, Recalled, RejectedImage, RememberedScores
-from .errors import StorageAccessError, StorageError
+from .dynamodb_errors import table_error
+from .errors import StorageError
 from .fingerprint import from_hex, parts, to_hex
 from .observability import logger, record_error
 
@@ -135,10 +136,9 @@ class DynamoDBContentMemory:
             params.update(_projection(_REJECTED_FIELDS))
         try:
             response = self._client.get_item(**params)
-        except ClientError as exc:
-            raise _storage_error(exc, f"reading the rejected image {sha256} from {self._table}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"reading the rejected image {sha256} from {self._table} failed: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            doing = f"reading the rejected image {sha256} from {self._table}"
+            raise table_error(exc, denied=doing, failed=doing) from exc
         item = response.get("Item")
         return self._rejected(item) if item else None
 
@@ -199,10 +199,9 @@ class DynamoDBContentMemory:
             if entries:
                 with ThreadPoolExecutor(max_workers=min(INDEX_WRITERS, len(entries))) as pool:
                     list(pool.map(lambda pair: self._add_to_index(pair[0], pair[1], expires), entries.items()))
-        except ClientError as exc:
-            raise _storage_error(exc, f"remembering the rejected image in {self._table}") from exc
-        except BotoCoreError as exc:
-            raise StorageError(f"remembering the rejected image in {self._table} failed: {exc}") from exc
+        except (ClientError, BotoCoreError) as exc:
+            doing = f"remembering the rejected image in {self._table}"
+            raise table_error(exc, denied=doing, failed=doing) from exc
 
     def _add_to_index(self, item_id: str, entries: set[str], expires: str) -> None:
         # ADD to a string set is atomic and creates the item: concurrent rejections never lose an entry.
@@ -327,10 +326,3 @@ def _epoch(when: str) -> float | None:
     except ValueError:
         return None
     return parsed.timestamp() if parsed.tzinfo else None
-
-
-def _storage_error(exc: ClientError, doing: str) -> StorageError | StorageAccessError:
-    code = exc.response.get("Error", {}).get("Code", "")
-    if code in ("AccessDeniedException", "ResourceNotFoundException"):
-        return StorageAccessError(f"{doing}: {code}")
-    return StorageError(f"{doing} failed: {code}")
