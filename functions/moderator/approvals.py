@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .dynamodb_errors import table_error
 from .errors import StorageAccessError
 from .observability import logger, record_error
+from .times import epoch_seconds
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -106,13 +106,13 @@ class DynamoDBApprovals:
     def _expired(self, approval: Approval, expires_at: str | None) -> bool:
         """Past its own expiry, or older than the TTL in force now (items written before there was one too)."""
         now = self._clock()
-        approved = _epoch(approval.approved_at)
+        approved = epoch_seconds(approval.approved_at)
         if approved is None or now >= approved + self._ttl_seconds:
             return True
         return expires_at is not None and now >= float(expires_at)
 
     def record(self, approval: Approval) -> None:
-        approved = _epoch(approval.approved_at)
+        approved = epoch_seconds(approval.approved_at)
         expiry = int((approved if approved is not None else self._clock()) + self._ttl_seconds)
         item = {
             PARTITION_KEY: {"S": item_id(approval.bucket, approval.key, approval.sha256)},
@@ -146,12 +146,3 @@ class DynamoDBApprovals:
                 denied=f"cannot revoke the approval in {self._table}",
                 failed=f"revoking the approval in {self._table}",
             ) from exc
-
-
-def _epoch(when: str) -> float | None:
-    """An ISO 8601 time (the reviewers' `2026-11-25T10:00:00Z`) as seconds since the epoch."""
-    try:
-        parsed = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo else None

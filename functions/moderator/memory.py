@@ -24,7 +24,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from .dynamodb_errors import table_error
 from .errors import StorageError
 from .fingerprint import from_hex, parts, to_hex
 from .observability import logger, record_error
+from .times import epoch_seconds
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -159,7 +159,7 @@ class DynamoDBContentMemory:
                     for frame in scores.frames
                 ]
             },
-            "expires_at": {"N": str(int((_epoch(scores.obtained_at) or self._clock()) + self._scores_seconds))},
+            "expires_at": {"N": str(int((epoch_seconds(scores.obtained_at) or self._clock()) + self._scores_seconds))},
         }
         if scores.frame_count is not None:
             item["frame_count"] = {"N": str(scores.frame_count)}
@@ -176,7 +176,7 @@ class DynamoDBContentMemory:
 
         The record first, then the index: an index entry always has its record to confirm a match.
         """
-        expires = str(int((_epoch(image.rejected_at) or self._clock()) + self._rejection_seconds))
+        expires = str(int((epoch_seconds(image.rejected_at) or self._clock()) + self._rejection_seconds))
         item: dict[str, Any] = {
             "id": {"S": rejected_id(image.sha256)},
             "kind": {"S": "rejected"},
@@ -245,7 +245,7 @@ class DynamoDBContentMemory:
 
     def _scores(self, item: dict[str, Any]) -> RememberedScores | None:
         obtained_at = item.get("obtained_at", {}).get("S", "")
-        obtained = _epoch(obtained_at)
+        obtained = epoch_seconds(obtained_at)
         now = self._clock()
         # DynamoDB's TTL removes items only eventually; a shorter VERDICT_MEMORY_DAYS applies at once.
         if obtained is None or now >= obtained + self._scores_seconds or _expired(item, now):
@@ -318,11 +318,3 @@ def _expired(item: dict[str, Any], now: float) -> bool:
 
 def _numbers(scores: dict[str, float]) -> dict[str, Any]:
     return {label: {"N": str(Decimal(str(value)))} for label, value in scores.items()}
-
-
-def _epoch(when: str) -> float | None:
-    try:
-        parsed = datetime.fromisoformat(when.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed.timestamp() if parsed.tzinfo else None

@@ -8,14 +8,13 @@ remembers what it saw.
 
 from __future__ import annotations
 
-import io
 import time
 import uuid
 from typing import Any
 
 import pytest
+from infra.local.demo import half_size_png
 from infra.local.stack import LocalStack
-from PIL import Image
 from tests.e2e.conftest import FAST_IMAGGA_ENV, new_bytes
 
 from moderator.ledger import DynamoDBLedger
@@ -46,14 +45,6 @@ def versions_tagged(stack: LocalStack, key: str) -> list[str]:
         tags = s3.get_object_tagging(Bucket=stack.bucket, Key=key, VersionId=version["VersionId"])["TagSet"]
         statuses.append(next((t["Value"] for t in tags if t["Key"] == "moderation:status"), "-"))
     return statuses
-
-
-def half_size_png(data: bytes) -> bytes:
-    with Image.open(io.BytesIO(data)) as image:
-        smaller = image.convert("RGB").resize((image.width // 2, image.height // 2))
-    out = io.BytesIO()
-    smaller.save(out, format="PNG")
-    return out.getvalue()
 
 
 def reject(stack: LocalStack, uploaded_key: str) -> None:
