@@ -22,6 +22,7 @@ from infra.local.batch_operations import play_batch_operations, task_event
 from infra.local.stack import LocalStack
 from tests.builders import png_bytes
 from tests.cli.conftest import Cli
+from tests.e2e.conftest import FAST_IMAGGA_ENV
 
 from moderator.imaging import prepare
 from moderator.wiring import build_services
@@ -37,11 +38,15 @@ LIVE_UPLOADS = 20
 #: waiting for one backfill call to end and its own call (2 x CALL_SECONDS), plus S3 -> SQS, reading,
 #: downscaling and tagging on this shared 2-core machine (4 s, generous: the machine is shared).
 LIVE_BOUND_SECONDS = 1.0 + 2 * CALL_SECONDS + 4.0
+#: These tests count Imagga calls, and many objects share one picture: with the content memory on,
+#: all but the first would be decided from its scores without a call, so it is off here.
+NO_MEMORY_ENV = {**FAST_IMAGGA_ENV, "CONTENT_MEMORY": "off"}
 
 
 @pytest.fixture
 def budget_stack(make_stack: Callable[..., LocalStack]) -> LocalStack:
     return make_stack(
+        env=NO_MEMORY_ENV,
         max_concurrency=BUDGET,
         imagga_concurrency_limit=BUDGET,
         imagga_latency=CALL_SECONDS,
@@ -265,8 +270,6 @@ def test_without_the_queue_a_batch_operations_job_overruns_the_budget(budget_sta
 def test_below_the_quota_reserve_backfill_waits_until_the_month_resets_while_live_uploads_go_on(
     make_stack: Callable[..., LocalStack],
 ) -> None:
-    from tests.e2e.conftest import FAST_IMAGGA_ENV
-
     # GIVEN a plan of 100 requests a month of which 60 are left, a reserve of 50 kept for live
     # uploads, and a month that ends in 25 seconds
     stack = make_stack(
@@ -276,7 +279,7 @@ def test_below_the_quota_reserve_backfill_waits_until_the_month_resets_while_liv
         imagga_monthly_limit=100,
         function_timeout=30,
         visibility_timeout=40,
-        env={**FAST_IMAGGA_ENV, "BACKFILL_QUOTA_RESERVE": "50"},
+        env={**NO_MEMORY_ENV, "BACKFILL_QUOTA_RESERVE": "50"},
     )
     s3 = stack.boto3_client("s3")
     reset_at = time.time() + 25
@@ -339,7 +342,7 @@ def test_two_buckets_in_one_stack_are_both_moderated_through_the_same_queue(
     make_stack: Callable[..., LocalStack],
 ) -> None:
     # GIVEN a stack with its own bucket (S3 notifications) and an existing bucket (EventBridge)
-    stack = make_stack(extra_buckets=1)
+    stack = make_stack(extra_buckets=1, env=NO_MEMORY_ENV)
     (other,) = stack.extra_buckets
     picture = png_bytes(40, 40, (60, 180, 60))
     stack.register_fixed_scores(picture, 1.0)
