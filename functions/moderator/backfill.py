@@ -16,12 +16,14 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from . import tags
 from .errors import ModeratorError
 from .model import ObjectRef, Outcome, StoredObject
 from .pipeline import not_an_upload
+
+T = TypeVar("T")
 
 
 class Listing(Protocol):
@@ -104,27 +106,16 @@ def run_backfill(
                 report.sent += int(sent)
                 report.statuses[outcome_status] += 1
 
-    in_flight: set[Future[None]] = set()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="backfill") as pool:
-        try:
-            for item in listing:
-                if stop.is_set():
-                    report.interrupted = True
-                    break
-                report.listed += 1
-                if not_an_upload(item.key, quarantine_prefix):
-                    report.skipped += 1
-                    continue
-                while len(in_flight) >= 2 * concurrency:
-                    _done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
-                    on_progress(report)
-                in_flight.add(pool.submit(work, item))
-                report.max_in_flight = max(report.max_in_flight, len(in_flight))
-        except KeyboardInterrupt:
-            # Stop listing; what is in flight finishes so no object is left half-moved.
-            report.interrupted = True
-        wait(in_flight)
-    on_progress(report)
+    _stream(
+        listing,
+        work,
+        lambda done: on_progress(report),
+        report=report,
+        quarantine_prefix=quarantine_prefix,
+        concurrency=concurrency,
+        stop=stop,
+        thread_name="backfill",
+    )
     return report
 
 
@@ -189,8 +180,40 @@ def queue_backfill(
                 flush()
         on_progress(report)
 
-    in_flight: set[Future[ObjectRef | None]] = set()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="backfill-check") as pool:
+    _stream(
+        listing,
+        check,
+        collect,
+        report=report,
+        quarantine_prefix=quarantine_prefix,
+        concurrency=concurrency,
+        stop=stop,
+        thread_name="backfill-check",
+    )
+    # What was found before an interruption is still sent: the tags say the rest on the next run.
+    flush()
+    on_progress(report)
+    return report
+
+
+def _stream(
+    listing: Iterable[Listing],
+    job: Callable[[Listing], T],
+    collect: Callable[[set[Future[T]]], None],
+    *,
+    report: BackfillReport,
+    quarantine_prefix: str,
+    concurrency: int,
+    stop: threading.Event,
+    thread_name: str,
+) -> None:
+    """`job` for every listed upload, `concurrency` at once and at most twice that in flight, so memory
+    stays flat for any listing; `collect` takes the finished ones as they end, and all at the end.
+
+    `stop` (or Ctrl-C) ends the listing; what is in flight finishes, so no object is left half-moved.
+    """
+    in_flight: set[Future[T]] = set()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=thread_name) as pool:
         try:
             for item in listing:
                 if stop.is_set():
@@ -203,13 +226,9 @@ def queue_backfill(
                 while len(in_flight) >= 2 * concurrency:
                     done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
                     collect(done)
-                in_flight.add(pool.submit(check, item))
+                in_flight.add(pool.submit(job, item))
                 report.max_in_flight = max(report.max_in_flight, len(in_flight))
         except KeyboardInterrupt:
             report.interrupted = True
         done, _ = wait(in_flight)
         collect(done)
-    # What was found before an interruption is still sent: the tags say the rest on the next run.
-    flush()
-    on_progress(report)
-    return report
