@@ -47,8 +47,8 @@ DEFAULT_LEASE_SECONDS = 300.0
 DEADLINE_MARGIN = 5.0
 #: Without a Monthly-Limit-Reset from Imagga, a paused backfill tries one call again after this long.
 PAUSE_RECHECK_SECONDS = 3600.0
-#: How long an instance trusts its last look at the quota before a backfill task (taking a slot
-#: always reads the record again, so a pause is never missed, only noticed one step later).
+#: How long an instance trusts its last look at the quota before answering S3 Batch Operations
+#: tasks (taking a slot always reads the record again, so a pause is never missed there).
 PAUSE_LOOK_SECONDS = 5.0
 #: Between two looks at the record while waiting: first, and at most (doubling, with jitter).
 FIRST_POLL = {"live": 0.02, "backfill": 0.1}
@@ -75,6 +75,31 @@ def calls_as(priority: Priority) -> Iterator[None]:
 
 def current_priority() -> Priority:
     return _CURRENT.get()
+
+
+class OneImage:
+    """The calls for one image's frames: once the first is answered, the rest go at live priority.
+
+    A backfill image whose later frame had to wait would lose the calls already made for its earlier
+    frames (the whole image is judged again when its task comes back). So after the first frame a
+    backfill image is finished like a live one: it takes the next free slot, pause or not; at most
+    ANIMATION_FRAMES - 1 calls more. Live images are unchanged.
+    """
+
+    def __init__(self, inner: Categorizer) -> None:
+        self.categorizer = inner.categorizer
+        self._inner = inner
+        self._answered = False
+
+    def categorize(
+        self, image: bytes, content_type: str = "image/jpeg", deadline: Deadline | None = None
+    ) -> Categorization:
+        if not self._answered:
+            result = self._inner.categorize(image, content_type, deadline)
+            self._answered = True
+            return result
+        with calls_as(Priority.LIVE):
+            return self._inner.categorize(image, content_type, deadline)
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from . import tags
 from .assessment import Deadline
-from .budget import PAUSE_LOOK_SECONDS, Priority, calls_as
-from .errors import BackfillDeferredError, ModeratorError, ObjectGoneError, TransientError
+from .budget import PAUSE_LOOK_SECONDS, Pause, Priority, calls_as
+from .errors import BackfillDeferredError, BudgetStoreError, ModeratorError, ObjectGoneError, TransientError
 from .events import (
     BackfillTask,
     BatchInvocation,
@@ -131,19 +131,16 @@ def handle_sqs(event: dict[str, Any], context: LambdaContext | None, services: S
 def _backfill(
     task: BackfillTask, record: SQSRecord, services: Services, deadline: Deadline | None, *, last_attempt: bool
 ) -> None:
-    """One backfill task: wait while paused, skip what is moderated by now, else moderate at backfill priority."""
+    """One backfill task: skip what is moderated by now, else moderate at backfill priority; wait in
+    the queue when the image needs Imagga and the budget says backfill work waits.
+
+    No look at the pause first: while the quota is below its reserve, the content memory can still
+    decide (a human's rejection, remembered scores), and only a task that needs Imagga waits.
+    """
     # A rescan asks Imagga afresh even for bytes whose scores the content memory holds.
     moderator = replace(services.moderator, reuse_scores=False) if task.rescan else services.moderator
     logger.thread_safe_append_keys(backfill_source=task.source, backfill_run=task.run)
     try:
-        # Before reading the image: while paused there is nothing to do. A recent look will do; taking
-        # a slot reads the record again anyway.
-        budget = services.budget
-        pause = budget.backfill_pause(max_age=PAUSE_LOOK_SECONDS) if budget is not None else None
-        if pause is not None:
-            record_backfill_deferred(paused=True)
-            _wait_in_queue(record, services, pause.seconds_left(time.time()), pause.describe())
-            return
         if not task.rescan and _moderated_by_now(moderator, task.ref):
             record_outcome(Outcome(ref=task.ref, action=Action.SKIPPED, skip_reason=SkipReason.ALREADY_MODERATED))
             return
@@ -240,8 +237,7 @@ def handle_batch_operations(event: dict[str, Any], context: LambdaContext | None
 def _enqueue(invocation: BatchInvocation, services: Services, url: str) -> list[tuple[str, RESULT_CODE_TYPE, str]]:
     """Each task becomes a backfill task in the queue: Succeeded once it is there (its verdict comes
     later, from the queue's consumer), TemporaryFailure while backfill work is paused or SQS fails."""
-    budget = services.budget
-    pause = budget.backfill_pause(max_age=PAUSE_LOOK_SECONDS) if budget is not None else None
+    pause = _backfill_pause(services)
     if pause is not None:
         record_backfill_deferred(paused=True)
         logger.warning("batch operations tasks refused while backfill work is paused", extra={"why": pause.describe()})
@@ -260,6 +256,19 @@ def _enqueue(invocation: BatchInvocation, services: Services, url: str) -> list[
         return [(task.task_id, "TemporaryFailure", f"{exc.kind}: {exc}"[:1000]) for task in invocation.tasks]
     record_backfill_queued(len(ids))
     return [(t.task_id, "Succeeded", f"QUEUED:{sent}") for t, sent in zip(invocation.tasks, ids, strict=True)]
+
+
+def _backfill_pause(services: Services) -> Pause | None:
+    """The pause of backfill work, from a recent look at the budget; None when there is no budget, or
+    when its table cannot be read (the tasks then wait in the queue, whose consumer looks again)."""
+    if services.budget is None:
+        return None
+    try:
+        return services.budget.backfill_pause(max_age=PAUSE_LOOK_SECONDS)
+    except BudgetStoreError as exc:
+        record_error(exc.kind)
+        logger.warning("imagga budget unreachable: batch operations tasks are queued", extra={"error": str(exc)})
+        return None
 
 
 def _batch_result(moderator: Moderator, ref: ObjectRef, deadline: Deadline | None) -> tuple[RESULT_CODE_TYPE, str]:

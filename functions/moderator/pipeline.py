@@ -22,6 +22,7 @@ from typing import Protocol
 from . import tags
 from .approvals import Approvals, NoApprovals
 from .assessment import Assessment, Categorizer, Deadline, assess_size, categorize, prepare_image, unsupported
+from .budget import OneImage
 from .content_memory import (
     ContentMemory,
     NoMemory,
@@ -263,7 +264,8 @@ class Moderator:
             logger.info("scores reused: no Imagga call", extra={"sha256": sha256, "reused_from": replayed.reused_from})
             return replayed, None
         assert prepared is not None
-        assessment = categorize(prepared, self.categorizer, self.settings, deadline)
+        # One image's frames: a backfill image, once started, is finished (budget.py OneImage).
+        assessment = categorize(prepared, OneImage(self.categorizer), self.settings, deadline)
         fresh = None
         if self.settings.content_memory == MEMORY_ON:
             fresh = remembered_from(assessment, prepared, sha256, self.settings, obtained_at="")

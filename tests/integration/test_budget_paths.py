@@ -3,6 +3,7 @@ queue, S3 Batch Operations turned into tasks, backfill work that waits without r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from typing import Any
@@ -13,9 +14,13 @@ from botocore.client import BaseClient
 
 from moderator.budget import Lease, Priority, Quota
 from moderator.budget_table import DynamoDBBudgetStore, table_definition
+from moderator.content_memory import rejection_of
 from moderator.errors import BudgetStoreError
 from moderator.events import BackfillTask, backfill_task, backfill_task_body
+from moderator.ledger import table_definition as ledger_table
+from moderator.memory import DynamoDBContentMemory
 from moderator.model import ObjectRef
+from moderator.settings import Settings
 from tests.builders import batch_operations_event, png_bytes
 
 from .conftest import REGION, unique
@@ -232,6 +237,7 @@ def test_a_paused_task_that_would_reach_the_dead_letter_queue_is_sent_again_fres
 ) -> None:
     # GIVEN a paused backfill and a task already received twice (MAX_RECEIVE_COUNT 3: one more and
     # the queue's redrive policy would move it to the dead-letter queue)
+    s3.put_object(Bucket=bucket, Key="archive/old.png", Body=png_bytes(32, 32, GREEN))
     body = backfill_task_body(BackfillTask(ObjectRef(bucket, "archive/old.png"), source="batch-operations", run="j"))
     sqs.send_message(QueueUrl=backfill_queue["url"], MessageBody=body)
     pause_backfill(DynamoDBBudgetStore(boto3.client("dynamodb", region_name=REGION), budget_table))
@@ -251,6 +257,74 @@ def test_a_paused_task_that_would_reach_the_dead_letter_queue_is_sent_again_fres
     counts = sqs.get_queue_attributes(QueueUrl=backfill_queue["url"], AttributeNames=["All"])["Attributes"]
     assert int(counts["ApproximateNumberOfMessagesDelayed"]) == 1
     assert imagga.calls == []
+
+
+def test_while_backfill_is_paused_a_task_for_bytes_a_human_rejected_is_quarantined_without_a_call(
+    moderation: Moderation,
+    imagga: FakeImagga,
+    s3: BaseClient,
+    sqs: BaseClient,
+    dynamodb: BaseClient,
+    bucket: str,
+    budget_table: str,
+    backfill_queue: dict[str, str],
+) -> None:
+    # GIVEN a paused backfill, and an old object whose bytes a moderator rejected elsewhere
+    data = png_bytes(48, 48, GREEN)
+    decisions = unique("decisions")
+    dynamodb.create_table(**ledger_table(decisions))
+    rejection = rejection_of(
+        hashlib.sha256(data).hexdigest(),
+        data,
+        location=f"s3://{bucket}/incoming/first.png",
+        rejected_by="arn:aws:iam::123456789012:user/reviewer",
+        rejected_at="2026-11-02T09:00:00Z",
+        settings=Settings(),
+    )
+    DynamoDBContentMemory(dynamodb, decisions).remember_rejected(rejection.image, rejection.index)
+    s3.put_object(Bucket=bucket, Key="archive/again.png", Body=data)
+    send_task(sqs, backfill_queue, BackfillTask(ObjectRef(bucket, "archive/again.png")))
+    pause_backfill(DynamoDBBudgetStore(dynamodb, budget_table))
+    configured(moderation, budget_table, backfill_queue, DECISIONS_TABLE=decisions)
+
+    # WHEN the task is delivered
+    (message,) = receive(sqs, backfill_queue["url"])
+    done = moderation.invoke({"Records": [lambda_record(message, backfill_queue["arn"])]})
+
+    # THEN the memory decided without Imagga: quarantined as rejected before, the message done
+    assert done.failed_message_ids == []
+    assert imagga.calls == []
+    tags = tags_of(s3, bucket, "quarantine/archive/again.png")
+    assert (tags["moderation:status"], tags["moderation:reason"]) == ("UNSAFE", "rejected-before")
+    assert "BackfillPaused" not in done.metrics
+
+
+def test_when_the_budget_table_cannot_be_read_a_backfill_task_waits_and_never_reaches_the_dead_letter_queue(
+    moderation: Moderation,
+    imagga: FakeImagga,
+    s3: BaseClient,
+    sqs: BaseClient,
+    bucket: str,
+    backfill_queue: dict[str, str],
+) -> None:
+    # GIVEN a budget table that does not exist, and a task on its last delivery before the DLQ
+    s3.put_object(Bucket=bucket, Key="archive/old.png", Body=png_bytes(32, 32, GREEN))
+    send_task(sqs, backfill_queue, BackfillTask(ObjectRef(bucket, "archive/old.png")))
+    configured(moderation, "no-such-budget-table", backfill_queue, MAX_RECEIVE_COUNT="3")
+    (message,) = receive(sqs, backfill_queue["url"])
+    record = lambda_record(message, backfill_queue["arn"])
+    record["attributes"]["ApproximateReceiveCount"] = "3"
+
+    # WHEN it is delivered
+    done = moderation.invoke({"Records": [record]})
+
+    # THEN no call, no tag, and a fresh copy waits in the queue: the original is done with, not failed
+    assert done.failed_message_ids == []
+    assert imagga.calls == []
+    assert "moderation:status" not in tags_of(s3, bucket, "archive/old.png")
+    (resent,) = done.logged("backfill task sent again to wait (a fresh copy: receive count and retention start over)")
+    assert "backfill work waits" in resent["why"]
+    assert done.metrics["ErrorBudgetStore"] >= 1
 
 
 # --- S3 Batch Operations ------------------------------------------------------------------------
@@ -314,3 +388,22 @@ def test_batch_operations_tasks_answer_temporary_failure_saying_why_while_backfi
     assert "(Monthly-Limit-Reset)" in result["resultString"]
     assert receive(sqs, backfill_queue["url"], wait=0) == []
     assert json.dumps(done.metrics).count("BackfillPaused") == 1
+
+
+def test_when_the_budget_table_cannot_be_read_batch_operations_tasks_are_queued_all_the_same(
+    moderation: Moderation,
+    imagga: FakeImagga,
+    sqs: BaseClient,
+    bucket: str,
+    backfill_queue: dict[str, str],
+) -> None:
+    configured(moderation, "no-such-budget-table", backfill_queue)
+
+    done = moderation.invoke(batch_operations_event(bucket, "archive/a.png"))
+
+    # The queue's consumer looks at the budget again: the task waits there, not in S3 Batch Operations
+    assert done.response is not None
+    (result,) = done.response["results"]
+    assert result["resultCode"] == "Succeeded" and result["resultString"].startswith("QUEUED:")
+    assert len(receive(sqs, backfill_queue["url"], wait=0)) == 1
+    assert done.metrics["ErrorBudgetStore"] == 1

@@ -13,6 +13,7 @@ from moderator.budget import (
     BudgetedCategorizer,
     BudgetState,
     Lease,
+    OneImage,
     Priority,
     Quota,
     SharedBudget,
@@ -370,3 +371,27 @@ def test_random_interleavings_of_take_and_give_back_keep_the_record_consistent()
 
     # THEN the record always named exactly the slots held
     assert set(store.read().holders) == set(held)
+
+
+def test_a_backfill_image_whose_first_frame_was_answered_sends_its_other_frames_even_once_paused() -> None:
+    # GIVEN backfill work, and Imagga answering that 40 requests are left, below the reserve of 100
+    store = InMemoryBudgetStore()
+    budget = budget_on(store, reserve=100, clock=Clock())
+    imagga = CountingCategorizer(seconds=0, remaining=40)
+    budgeted = BudgetedCategorizer(imagga, budget)
+
+    with calls_as(Priority.BACKFILL):
+        # WHEN an animation's frames go out one image at a time
+        frames = OneImage(budgeted)
+        answers = [frames.categorize(b"frame") for _ in range(3)]
+        # THEN the first answer paused backfill work, yet the image's other frames were still sent:
+        # the call already made for it is not thrown away
+        assert len(answers) == 3 and imagga.calls == 3
+        assert budget.backfill_pause() is not None
+        # AND the next image waits: backfill is paused for anything not yet begun
+        with pytest.raises(BackfillDeferredError):
+            OneImage(budgeted).categorize(b"another image")
+        # AND the priority of the caller is its own again
+        assert current_priority() is Priority.BACKFILL
+    assert imagga.calls == 3
+    assert store.read().holders == {}
