@@ -30,6 +30,7 @@ from .imaging import PreparedFrames, UnsupportedImageError, frame_indices, prepa
 from .model import Categorization, Match, Reason, Status, Verdict
 from .policy import decide
 from .settings import Settings
+from .times import epoch_seconds
 
 #: Raise when a change to imaging.py changes what Imagga is shown for the same bytes and settings:
 #: scores remembered for the old preparation are then never reused.
@@ -217,15 +218,15 @@ def matches_rejected(image: RejectedImage, distance: int) -> Assessment:
 
 
 def rejected_since(rejected: RejectedImage | None, approved_at: str) -> bool:
-    """Was the image rejected after this approval was given? The later human decision stands.
-
-    Both times are ISO 8601 in UTC as the review tools write them, so they compare as text.
+    """Was the image rejected at or after the time this approval was given? The later human decision
+    stands, and a tie (or a time that cannot be read) goes to the rejection: it fails closed.
     """
-    return rejected is not None and _utc(rejected.rejected_at) > _utc(approved_at)
-
-
-def _utc(when: str) -> str:
-    return when.replace("+00:00", "Z")
+    if rejected is None:
+        return False
+    rejected_at, approved = epoch_seconds(rejected.rejected_at), epoch_seconds(approved_at)
+    if rejected_at is None or approved is None:
+        return True
+    return rejected_at >= approved
 
 
 @dataclass(frozen=True)

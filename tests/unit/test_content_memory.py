@@ -158,14 +158,20 @@ def test_an_answer_with_a_frame_imagga_refused_is_not_kept() -> None:
     [
         ("2026-11-01T10:00:00Z", "2026-11-02T09:00:00Z", True),
         ("2026-11-03T10:00:00Z", "2026-11-02T09:00:00Z", False),
-        ("2026-11-02T09:00:00+00:00", "2026-11-02T09:00:00Z", False),
+        # The same instant: the rejection stands (fail closed), whatever the notation.
+        ("2026-11-02T09:00:00+00:00", "2026-11-02T09:00:00Z", True),
+        # Milliseconds and whole seconds compare as times, not as text ("." sorts before "Z").
+        ("2026-11-02T09:00:00Z", "2026-11-02T09:00:00.500Z", True),
+        ("2026-11-02T09:00:00.500Z", "2026-11-02T09:00:00Z", False),
+        # A time that cannot be read: the rejection stands.
+        ("not a time", "2026-11-02T09:00:00Z", True),
     ],
 )
 def test_the_later_human_decision_stands(approved_at: str, rejected_at: str, rejection_wins: bool) -> None:
     # GIVEN an approval of some bytes at a key, and a rejection of the same bytes
     rejected = RejectedImage(SHA, "s3://b/incoming/x.jpg", rejected_at, "reviewer")
 
-    # THEN the rejection overrules the approval only if it came later
+    # THEN the rejection overrules the approval if it came at the same time or later
     assert rejected_since(rejected, approved_at) is rejection_wins
     assert rejected_since(None, approved_at) is False
 
