@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .content_memory import Candidate, FrameScores, Recalled, RejectedImage, RememberedScores
-from .dynamodb_errors import table_error
+from .dynamodb_errors import is_conditional_check_failure, table_error
 from .errors import StorageError
 from .fingerprint import from_hex, parts, to_hex
 from .observability import logger, record_error
@@ -205,18 +205,29 @@ class DynamoDBContentMemory:
 
     def _add_to_index(self, item_id: str, entries: set[str], expires: str) -> None:
         # ADD to a string set is atomic and creates the item: concurrent rejections never lose an entry.
-        # The item lives as long as its latest entry (times only grow); older entries of it then point
-        # to records already expired, which the look-up ignores.
-        self._client.update_item(
-            TableName=self._table,
-            Key={"id": {"S": item_id}},
-            UpdateExpression="ADD entries :entries SET kind = :kind, expires_at = :expires",
-            ExpressionAttributeValues={
-                ":entries": {"SS": sorted(entries)},
-                ":kind": {"S": "near-index"},
-                ":expires": {"N": expires},
-            },
-        )
+        # The item lives as long as its latest entry: its expiry only ever moves later, so a rejection
+        # kept for fewer days (another tool's DECISIONS_TTL_DAYS) cannot end others' entries early.
+        # Entries of records already expired are ignored by the look-up.
+        key: dict[str, Any] = {"id": {"S": item_id}}
+        values: dict[str, Any] = {":entries": {"SS": sorted(entries)}, ":kind": {"S": "near-index"}}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="ADD entries :entries SET kind = :kind, expires_at = :expires",
+                ConditionExpression="attribute_not_exists(expires_at) OR expires_at <= :expires",
+                ExpressionAttributeValues={**values, ":expires": {"N": expires}},
+            )
+        except ClientError as exc:
+            if not is_conditional_check_failure(exc):
+                raise
+            # The item already lives longer: add the entries, keep its expiry.
+            self._client.update_item(
+                TableName=self._table,
+                Key=key,
+                UpdateExpression="ADD entries :entries SET kind = :kind",
+                ExpressionAttributeValues=values,
+            )
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -21,9 +21,9 @@ from botocore.client import BaseClient
 from infra.bench.corpus import SAMPLES, crop, encoded, generated, source_images
 
 from moderator.content_memory import FrameScores, RememberedScores, rejection_of
-from moderator.fingerprint import PARTS
+from moderator.fingerprint import PARTS, parts
 from moderator.ledger import DynamoDBLedger, table_definition
-from moderator.memory import DynamoDBContentMemory, rejected_id
+from moderator.memory import DynamoDBContentMemory, near_index_id, rejected_id
 from moderator.model import ObjectRef
 from moderator.notifications import DETAIL_TYPE, EVENT_SOURCE
 from moderator.review import purge, reject_in_place
@@ -364,3 +364,49 @@ def test_a_trimmed_copy_found_through_the_table_index(table: str, dynamodb: Base
 
     # THEN the rejected photo is among the candidates
     assert COFFEE_SHA in {candidate.sha256 for candidate in candidates}
+
+
+def test_an_index_item_shared_by_two_rejections_lives_as_long_as_the_longer_kept_one(
+    table: str, dynamodb: BaseClient
+) -> None:
+    # GIVEN a photo rejected by a tool that keeps rejections 90 days
+    long_kept = rejection_of(
+        COFFEE_SHA,
+        COFFEE,
+        location="s3://b/k",
+        rejected_by=REVIEWER,
+        rejected_at="2026-11-02T09:00:00Z",
+        settings=Settings(),
+    )
+    DynamoDBContentMemory(dynamodb, table, rejection_days=90).remember_rejected(long_kept.image, long_kept.index)
+    first = long_kept.image.fingerprints[0]
+    item = {"id": {"S": near_index_id(0, parts(first)[0])}}
+    kept_until = dynamodb.get_item(TableName=table, Key=item)["Item"]["expires_at"]["N"]
+
+    # WHEN a later rejection sharing its index items is remembered by a tool that keeps them 1 day
+    other_sha = hashlib.sha256(b"other bytes, same picture").hexdigest()
+    short_kept = rejection_of(
+        other_sha,
+        COFFEE,
+        location="s3://b/j",
+        rejected_by=REVIEWER,
+        rejected_at="2026-11-03T09:00:00Z",
+        settings=Settings(),
+    )
+    DynamoDBContentMemory(dynamodb, table, rejection_days=1).remember_rejected(short_kept.image, short_kept.index)
+
+    # THEN the shared item holds both entries and keeps the longer expiry
+    shared = dynamodb.get_item(TableName=table, Key=item)["Item"]
+    assert shared["expires_at"]["N"] == kept_until
+    assert {entry.split(":")[0] for entry in shared["entries"]["SS"]} >= {COFFEE_SHA, other_sha}
+    # AND a rejection kept longer than both moves the expiry later
+    later = rejection_of(
+        "f" * 64,
+        COFFEE,
+        location="s3://b/i",
+        rejected_by=REVIEWER,
+        rejected_at="2026-11-04T09:00:00Z",
+        settings=Settings(),
+    )
+    DynamoDBContentMemory(dynamodb, table, rejection_days=365).remember_rejected(later.image, later.index)
+    assert int(dynamodb.get_item(TableName=table, Key=item)["Item"]["expires_at"]["N"]) > int(kept_until)
