@@ -360,6 +360,7 @@ class ReviewService:
                 reviewer=self.who(),
                 now=self.clock(),
                 ledger=self.optional_ledger(),
+                settings=self.settings(),
             )
             return Decision(REJECTED, target.bucket, target.key)
         reject_in_place(
@@ -370,6 +371,7 @@ class ReviewService:
             sha256=target.sha256,
             approvals=self.optional_approvals(),
             ledger=self.optional_ledger(),
+            settings=self.settings(),
         )
         return Decision(REJECTED, target.bucket, target.key)
 
