@@ -169,20 +169,26 @@ def _twice(stack: LocalStack, key: str, data: bytes, timeout: float) -> list[str
     return []
 
 
-def _rejected_comes_back(stack: LocalStack, uploaded: str, data: bytes, timeout: float) -> list[str]:
-    """A moderator purges the quarantined sample; it comes back under a new name, and as a near-copy."""
+def purge_quarantined(stack: LocalStack, uploaded: str, now: str | None = None) -> str:
+    """What `quarantine purge --version-id` and Reject on the review page do with an upload's
+    quarantined copy: delete that version and remember the image as rejected. Returns its key."""
     quarantined = stack.quarantine_prefix + uploaded
     s3 = stack.boto3_client("s3")
     version = s3.head_object(Bucket=stack.bucket, Key=quarantined)["VersionId"]
-    # What `quarantine purge --version-id` and Reject on the review page do: delete it, remember it.
     purge(
         S3Storage(s3),
         ObjectRef(stack.bucket, quarantined, version),
         quarantine_prefix=stack.quarantine_prefix,
         reviewer=REVIEWER,
-        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        now=now or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         ledger=DynamoDBLedger(stack.boto3_client("dynamodb"), stack.decisions_table),
     )
+    return quarantined
+
+
+def _rejected_comes_back(stack: LocalStack, uploaded: str, data: bytes, timeout: float) -> list[str]:
+    """A moderator purges the quarantined sample; it comes back under a new name, and as a near-copy."""
+    quarantined = purge_quarantined(stack, uploaded)
     calls_before = stack.imagga.count("/v2/categories/")
     keys = {RENAMED: stack.upload(RENAMED, data), NEAR_COPY: stack.upload(NEAR_COPY, half_size_png(data))}
     try:

@@ -13,14 +13,11 @@ import uuid
 from typing import Any
 
 import pytest
-from infra.local.demo import half_size_png
+from infra.local.demo import half_size_png, purge_quarantined
 from infra.local.stack import LocalStack
 from tests.e2e.conftest import FAST_IMAGGA_ENV, new_bytes
 
 from moderator.ledger import DynamoDBLedger
-from moderator.model import ObjectRef
-from moderator.review import purge
-from moderator.storage import S3Storage
 
 pytestmark = pytest.mark.e2e
 
@@ -49,17 +46,7 @@ def versions_tagged(stack: LocalStack, key: str) -> list[str]:
 
 def reject(stack: LocalStack, uploaded_key: str) -> None:
     """What `quarantine purge --version-id` (and Reject on the review page) does with the quarantined copy."""
-    s3 = stack.boto3_client("s3")
-    quarantined = stack.quarantine_prefix + uploaded_key
-    version = s3.head_object(Bucket=stack.bucket, Key=quarantined)["VersionId"]
-    purge(
-        S3Storage(s3),
-        ObjectRef(stack.bucket, quarantined, version),
-        quarantine_prefix=stack.quarantine_prefix,
-        reviewer=REVIEWER,
-        now="2026-11-02T09:00:00Z",
-        ledger=DynamoDBLedger(stack.boto3_client("dynamodb"), stack.decisions_table),
-    )
+    purge_quarantined(stack, uploaded_key, now="2026-11-02T09:00:00Z")
 
 
 def test_the_same_bytes_under_another_key_are_tagged_from_memory_without_a_call(

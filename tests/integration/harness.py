@@ -183,21 +183,23 @@ def sqs_event_from_queue(sqs: BaseClient, queue_url: str, *, expect: int = 0, ti
         messages = batch.get("Messages", [])
         if not messages and not waiting:
             break
-        records.extend(
-            {
-                "messageId": message["MessageId"],
-                "receiptHandle": message["ReceiptHandle"],
-                "body": message["Body"],
-                "attributes": message.get("Attributes", {}),
-                "messageAttributes": {},
-                "md5OfBody": message["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": queue_arn,
-                "awsRegion": "us-east-1",
-            }
-            for message in messages
-        )
+        records.extend(lambda_record(message, queue_arn) for message in messages)
     return {"Records": records}
+
+
+def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
+    """A received SQS message as Lambda's event source mapping hands it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        "messageAttributes": {},
+        "md5OfBody": message["MD5OfBody"],
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": queue_arn.split(":")[3],
+    }
 
 
 def tags_of(s3: BaseClient, bucket: str, key: str, version_id: str | None = None) -> dict[str, str]:

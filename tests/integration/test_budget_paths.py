@@ -25,7 +25,7 @@ from tests.builders import batch_operations_event, png_bytes
 
 from .conftest import REGION, unique
 from .fake_imagga import GREEN, FakeImagga
-from .harness import Moderation, tags_of
+from .harness import Moderation, lambda_record, tags_of
 
 pytestmark = pytest.mark.integration
 
@@ -73,21 +73,6 @@ def receive(sqs: BaseClient, url: str, *, wait: int = 1) -> list[dict[str, Any]]
             "Messages", []
         )
     )
-
-
-def lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
-    """A received SQS message as Lambda's event source mapping hands it to the function."""
-    return {
-        "messageId": message["MessageId"],
-        "receiptHandle": message["ReceiptHandle"],
-        "body": message["Body"],
-        "attributes": message.get("Attributes", {}),
-        "messageAttributes": {},
-        "md5OfBody": message["MD5OfBody"],
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": REGION,
-    }
 
 
 def send_task(sqs: BaseClient, queue: dict[str, str], task: BackfillTask) -> None:
