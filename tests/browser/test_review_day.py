@@ -329,13 +329,15 @@ def test_a_review_row_whose_object_is_gone_is_marked_and_can_be_dismissed_withou
 
 # --- the overview -------------------------------------------------------------------------------------
 
-#: A stack with the template's two queue outputs (CloudFormation on the moto server creates it).
+#: A stack with the template's three queue outputs (CloudFormation on the moto server creates it).
 QUEUES_TEMPLATE = """
 Resources:
   IngestQueue: {Type: "AWS::SQS::Queue"}
+  BackfillQueue: {Type: "AWS::SQS::Queue"}
   DeadLetterQueue: {Type: "AWS::SQS::Queue"}
 Outputs:
   QueueUrl: {Value: {Ref: IngestQueue}}
+  BackfillQueueUrl: {Value: {Ref: BackfillQueue}}
   DeadLetterQueueUrl: {Value: {Ref: DeadLetterQueue}}
 """
 
@@ -354,7 +356,7 @@ def test_the_overview_counts_each_days_verdicts_calls_and_what_waits(
     stack.upload_and_moderate("a/doubtful.jpg", jpeg_bytes(color=BLUE), scanned_at=f"{day[2]}T12:00:00.000Z")
     stack.upload_and_moderate("a/refused.jpg", jpeg_bytes(color=(128, 128, 128)), scanned_at=f"{day[3]}T13:00:00.000Z")
     imagga_calls = len(stack.imagga.requests(path_prefix="/v2/categories"))
-    # AND the deployed stack's queues, three messages waiting and one in the dead-letter queue
+    # AND the deployed stack's queues: three messages waiting, two backfill tasks, one in the dead-letter queue
     cloudformation = boto3.client("cloudformation", endpoint_url=stack.endpoint, region_name="us-east-1")
     name = f"moderator-{stack.bucket}"
     cloudformation.create_stack(StackName=name, TemplateBody=QUEUES_TEMPLATE)
@@ -363,6 +365,8 @@ def test_the_overview_counts_each_days_verdicts_calls_and_what_waits(
     sqs = boto3.client("sqs", endpoint_url=stack.endpoint, region_name="us-east-1")
     for body in ("1", "2", "3"):
         sqs.send_message(QueueUrl=outputs["QueueUrl"], MessageBody=body)
+    for body in ("task 1", "task 2"):
+        sqs.send_message(QueueUrl=outputs["BackfillQueueUrl"], MessageBody=body)
     sqs.send_message(QueueUrl=outputs["DeadLetterQueueUrl"], MessageBody="failed")
     app: RunningApp = make_app(stack_name=name)
     page = browser.page
@@ -393,7 +397,10 @@ def test_the_overview_counts_each_days_verdicts_calls_and_what_waits(
     assert chart.locator("rect").count() == 5  # one per day and verdict present
     # AND the queues' depth, read through the stack's outputs
     assert page.get_by_test_id("queue-1").inner_text() == "3"
-    assert page.get_by_test_id("queue-2").inner_text() == "1"
+    assert page.get_by_test_id("queue-2").inner_text() == "2"
+    assert page.get_by_test_id("queue-3").inner_text() == "1"
+    queue_names = page.get_by_test_id("queue-1").locator("xpath=../../tr/th").all_inner_texts()
+    assert queue_names == ["Ingest queue", "Backfill queue", "Dead-letter queue"]
     # AND nothing was loaded from elsewhere: the page has no script but its own
     assert [s.get_attribute("src") for s in page.locator("script").all()] == ["/static/review.js"]
 

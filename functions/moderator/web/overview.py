@@ -27,7 +27,7 @@ from ..model import Status
 DAYS = 30
 VERDICTS = (Status.SAFE, Status.REVIEW, Status.UNSAFE, Status.UNSUPPORTED, Status.ERROR)
 #: CloudFormation outputs of the stack (template.yaml) naming its queues.
-QUEUE_OUTPUT, DEAD_LETTER_OUTPUT = "QueueUrl", "DeadLetterQueueUrl"
+QUEUE_OUTPUT, BACKFILL_OUTPUT, DEAD_LETTER_OUTPUT = "QueueUrl", "BackfillQueueUrl", "DeadLetterQueueUrl"
 
 
 @dataclass(frozen=True)
@@ -75,13 +75,15 @@ class QueueDepth:
 
 @dataclass
 class Queues:
-    """The ingest queue and its dead-letter queue: URLs given, or read from the stack's outputs."""
+    """The ingest queue, the backfill queue (from the stack only) and the dead-letter queue both redrive
+    to: URLs given, or read from the stack's outputs."""
 
     sqs: Callable[[], Any]
     cloudformation: Callable[[], Any]
     stack_name: str | None = None
     queue_url: str | None = None
     dead_letter_queue_url: str | None = None
+    backfill_queue_url: str | None = None
 
     @property
     def configured(self) -> bool:
@@ -104,13 +106,15 @@ class Queues:
             (described,) = self.cloudformation().describe_stacks(StackName=self.stack_name)["Stacks"]
             outputs = {out["OutputKey"]: out["OutputValue"] for out in described.get("Outputs", [])}
             queue, dead = queue or outputs.get(QUEUE_OUTPUT), dead or outputs.get(DEAD_LETTER_OUTPUT)
+            # A stack of an older template has no backfill queue: the row is left out.
+            self.backfill_queue_url = outputs.get(BACKFILL_OUTPUT)
             if not (queue or dead):
                 raise ModeratorError(
                     f"the stack {self.stack_name} has no {QUEUE_OUTPUT} or {DEAD_LETTER_OUTPUT} output"
                 )
             # Outputs do not change under a running page: asked once.
             self.queue_url, self.dead_letter_queue_url = queue, dead
-        return [("Ingest queue", queue), ("Dead-letter queue", dead)]
+        return [("Ingest queue", queue), ("Backfill queue", self.backfill_queue_url), ("Dead-letter queue", dead)]
 
     @staticmethod
     def _depth(client: Any, name: str, url: str) -> QueueDepth:
